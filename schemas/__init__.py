@@ -1,0 +1,50 @@
+"""The output tables: one schema module per table, and a registry to iterate them."""
+
+import pyarrow as pa
+
+from schemas.documents import DOCUMENTS
+from schemas.entities import ENTITIES, ENTITY_TYPES
+from schemas.files import FILE_STATUSES, FILES
+from schemas.runs import RUNS
+from schemas.sentences import SENTENCES
+from schemas.tokens import TOKENS
+
+TABLES: dict[str, pa.Schema] = {
+    "documents": DOCUMENTS,
+    "sentences": SENTENCES,
+    "tokens": TOKENS,
+    "entities": ENTITIES,
+    "files": FILES,
+    "runs": RUNS,
+}
+
+# Tables written per shard of documents; a shard's documents file is written last and commits it.
+DOCUMENT_TABLES = ("sentences", "tokens", "entities", "documents")
+
+
+def markdown() -> str:
+    """Every table as a markdown section: grain, then one row per column (README's table reference)."""
+    out = []
+    for name, schema in TABLES.items():
+        meta = {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
+        out += [f"#### `{name}`: {meta['grain']}", "", "| column | type | null | description |", "|---|---|---|---|"]
+        for field in schema:
+            doc = (field.metadata or {}).get(b"doc", b"").decode()
+            out.append(f"| `{field.name}` | {field.type} | {'yes' if field.nullable else 'no'} | {doc} |")
+        out.append("")
+    return "\n".join(out)
+
+
+__all__ = [
+    "DOCUMENTS",
+    "DOCUMENT_TABLES",
+    "ENTITIES",
+    "ENTITY_TYPES",
+    "FILES",
+    "FILE_STATUSES",
+    "RUNS",
+    "SENTENCES",
+    "TABLES",
+    "TOKENS",
+    "markdown",
+]

@@ -1,0 +1,5 @@
+"""Print the table reference in markdown: python -m schemas"""
+
+from schemas import markdown
+
+print(markdown(), end="")

@@ -1,0 +1,33 @@
+"""entities: one row per entity mention. Grain: (doc_id, entity_idx)."""
+
+import pyarrow as pa
+
+from schemas._columns import column, table_schema
+
+ENTITY_TYPES = ("PERS", "LOC", "ORG", "MISC")
+
+ENTITIES = table_schema(
+    "entities",
+    "one row per entity mention (doc_id, entity_idx)",
+    [
+        column("doc_id", pa.string(), "FK -> documents.doc_id", nullable=False),
+        column("entity_idx", pa.int32(), "0-based position of the mention in the document", nullable=False),
+        column("type", pa.string(), "PERS | LOC | ORG | MISC", nullable=False),
+        column("surface", pa.string(), "documents.text[char_start:char_end], clitics included", nullable=False),
+        column(
+            "canonical_key",
+            pa.string(),
+            "Normalized name with clitics and the article handled: وروسيا, لروسيا and روسيا share one key",
+            nullable=False,
+        ),
+        column("char_start", pa.int32(), "Start offset in documents.text (inclusive)", nullable=False),
+        column("char_end", pa.int32(), "End offset in documents.text (exclusive)", nullable=False),
+        column("token_start", pa.int32(), "First token of the mention (tokens.token_idx)", nullable=False),
+        column("token_end", pa.int32(), "One past the last token of the mention", nullable=False),
+        column("sentence_idx", pa.int32(), "Sentence holding the mention", nullable=False),
+        column("extractor", pa.string(), "Name of the extractor that found the mention", nullable=False),
+        column(
+            "extractor_version", pa.string(), "Version of that extractor (with its resources' hash)", nullable=False
+        ),
+    ],
+)
