@@ -1,0 +1,325 @@
+"""The offline default extractor: name lists plus cue rules for people, organisations and places."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from camel_tools.utils.dediac import dediac_ar
+from camel_tools.utils.normalize import normalize_alef_ar
+
+from tasks.entities import Mention
+from tasks.entities.keys import canonical_key, match_key, phrase_key, proclitic_readings
+from tasks.segment import Token
+
+VERSION = "1"
+_LIST_FILES = {"PERS": "persons.tsv", "ORG": "organizations.tsv", "LOC": "locations.tsv"}
+_NAME_JOINERS = frozenset({"بن", "ابن", "بنت", "عبد", "ابو", "ابي", "ال", "ام"})
+_MAX_NAME_TOKENS = 4
+_MAX_ORG_COMPLEMENT = 4
+_MAX_TITLE_SKIP = 6
+_TITLE_QUALIFIERS = frozenset({"السابق", "الحالي", "الجديد", "المنتهيه", "ولايته", "العام", "الاعلي", "التنفيذي"})
+
+V = TypeVar("V")
+
+
+@dataclass
+class PhraseIndex(Generic[V]):
+    """Multi-word phrases by word keys; the first word may carry proclitics."""
+
+    phrases: dict[tuple[str, ...], V] = field(default_factory=dict)
+    longest_by_first: dict[str, int] = field(default_factory=dict)
+
+    def add(self, keys: tuple[str, ...], value: V) -> None:
+        if not keys or keys in self.phrases:
+            return  # the first listing of a phrase wins
+        self.phrases[keys] = value
+        self.longest_by_first[keys[0]] = max(self.longest_by_first.get(keys[0], 0), len(keys))
+
+    def longest_at(self, keys: Sequence[str], i: int, end: int) -> tuple[int, str, V] | None:
+        """Longest phrase starting at keys[i] (before end): (length, first-word reading, value)."""
+        best: tuple[int, str, V] | None = None
+        for reading in proclitic_readings(keys[i]):
+            longest = self.longest_by_first.get(reading)
+            if longest is None:
+                continue
+            for n in range(min(longest, end - i), 0, -1):
+                value = self.phrases.get((reading, *keys[i + 1 : i + n]))
+                if value is not None:
+                    if best is None or n > best[0]:
+                        best = (n, reading, value)
+                    break
+        return best
+
+
+@dataclass(frozen=True)
+class GazetteerEntry:
+    type: str
+    canonical_key: str
+
+
+class GazetteerExtractor:
+    """Gazetteer lookup (longest match) and cue rules; deterministic and offline."""
+
+    name = "gazetteer"
+
+    def __init__(
+        self,
+        names: PhraseIndex[GazetteerEntry],
+        cues: PhraseIndex[str],
+        given_names: frozenset[str],
+        stopwords: frozenset[str],
+        version: str,
+    ) -> None:
+        self.names = names
+        self.cues = cues
+        self.given_names = given_names
+        self.stopwords = stopwords
+        self.version = version
+
+    @classmethod
+    def from_resources(cls, extra_files: Iterable[str] = ()) -> GazetteerExtractor:
+        """Build from the packaged lists plus user lists (TSV: `type<TAB>name<TAB>variant|...`)."""
+        digest = hashlib.sha256()
+        names: PhraseIndex[GazetteerEntry] = PhraseIndex()
+        for path in extra_files:  # user lists first: a watch list overrides the packaged type
+            text = Path(path).read_text(encoding="utf-8")
+            digest.update(text.encode())
+            for row in _rows(text):
+                _add_name(names, row[0], row[1:])
+        for type_, filename in _LIST_FILES.items():
+            text = _resource(filename)
+            digest.update(text.encode())
+            for row in _rows(text):
+                _add_name(names, type_, row)
+        cues: PhraseIndex[str] = PhraseIndex()
+        cue_text = _resource("cues.tsv")
+        for kind, phrase in _rows(cue_text):
+            cues.add(phrase_key(phrase), kind)
+        given_text = _resource("given_names.txt")
+        stop_text = _resource("stopwords.txt")
+        for text in (cue_text, given_text, stop_text):
+            digest.update(text.encode())
+        given = frozenset(strict_key(row[0]) for row in _rows(given_text))
+        stopwords = frozenset(strict_key(row[0]) for row in _rows(stop_text))
+        return cls(names, cues, given, stopwords, f"{VERSION}+{digest.hexdigest()[:12]}")
+
+    def extract(self, tokens: Sequence[Token]) -> list[Mention]:
+        keys = [t.key for t in tokens]
+        # Given names and stopwords compare on strict keys, which keep ى apart from ي (على is not علي).
+        strict = [strict_key(t.surface) for t in tokens]
+        mentions: list[Mention] = []
+        for start, end in _sentence_ranges(tokens):
+            mentions.extend(_SentenceTagger(self, tokens, keys, strict, start, end).run())
+        return mentions
+
+
+class _SentenceTagger:
+    """Left-to-right tagging of one sentence's tokens [start, end)."""
+
+    def __init__(
+        self,
+        gazetteer: GazetteerExtractor,
+        tokens: Sequence[Token],
+        keys: list[str],
+        strict: list[str],
+        start: int,
+        end: int,
+    ) -> None:
+        self.g = gazetteer
+        self.tokens = tokens
+        self.keys = keys
+        self.strict = strict
+        self.start = start
+        self.end = end
+        self.found: list[Mention] = []
+
+    def run(self) -> list[Mention]:
+        i = self.start
+        while i < self.end:
+            i = self._step(i)
+        return self.found
+
+    def _step(self, i: int) -> int:
+        named = self.g.names.longest_at(self.keys, i, self.end)
+        cue = self.g.cues.longest_at(self.keys, i, self.end)
+        if named and (not cue or named[0] >= cue[0]):
+            return self._emit_name(i, named)
+        if cue:
+            length, reading, kind = cue
+            if kind == "ORG":
+                return self._organisation(i, length, reading)
+            if kind == "PERS":
+                return self._titled_person(i + length)
+            return self._place(i + length)
+        if self._given_name_reading(i) is not None:
+            return self._person(i, require_surname=True)
+        return i + 1
+
+    def _emit(self, type_: str, start: int, end: int, key: str) -> int:
+        self.found.append(Mention(type_, start, end, key))
+        return end
+
+    def _emit_name(self, i: int, named: tuple[int, str, GazetteerEntry]) -> int:
+        length, _, entry = named
+        return self._emit(entry.type, i, i + length, entry.canonical_key)
+
+    def _organisation(self, i: int, length: int, reading: str) -> int:
+        """A head noun (وزارة، شركة، جامعة...) and its complement: words with the article or known names."""
+        j = i + length
+        while j < self.end and j - (i + length) < _MAX_ORG_COMPLEMENT:
+            named = self.g.names.longest_at(self.keys, j, self.end)
+            if named and named[2].type != "ORG":
+                j += named[0]
+            elif self._is_complement_word(j):
+                j += 1
+            else:
+                break
+        if j == i + length:
+            return i + length
+        return self._emit("ORG", i, j, canonical_key([reading, *self.keys[i + 1 : j]]))
+
+    def _is_complement_word(self, j: int) -> bool:
+        if self.strict[j] in self.g.stopwords or not _is_word(self.tokens[j].surface):
+            return False
+        return self.keys[j].startswith("ال") or self.strict[j] in self.g.given_names
+
+    def _titled_person(self, j: int) -> int:
+        """After a title: skip adjectives and the organisation or place it names, then read a name."""
+        skipped = 0
+        while j < self.end and skipped < _MAX_TITLE_SKIP:
+            named = self.g.names.longest_at(self.keys, j, self.end)
+            if named and named[2].type == "PERS":
+                return self._emit_name(j, named)
+            if named:
+                j = self._emit_name(j, named)
+            elif self._is_adjective(j):
+                j += 1
+            else:
+                cue = self.g.cues.longest_at(self.keys, j, self.end)
+                if cue and cue[2] == "ORG":
+                    j = self._organisation(j, cue[0], cue[1])
+                else:
+                    break
+            skipped += 1
+        return self._person(j, require_surname=False) if j < self.end else j
+
+    def _is_adjective(self, j: int) -> bool:
+        """A qualifier after a title: السابق، or a nisba adjective such as الروسي، السعودية."""
+        key = self.keys[j]
+        if self.strict[j] in self.g.stopwords:
+            return False
+        return key in _TITLE_QUALIFIERS or (
+            key.startswith("ال")
+            and (key.endswith("ي") or key.endswith("يه"))
+            and self.strict[j] not in self.g.given_names
+        )
+
+    def _person(self, i: int, *, require_surname: bool) -> int:
+        if not self._can_start_name(i):
+            return i + 1
+        j = i + 1
+        while j < self.end and j - i < _MAX_NAME_TOKENS:
+            key = self.keys[j]
+            if key in _NAME_JOINERS and j + 1 < self.end and self._can_continue_name(j + 1):
+                j += 2
+            elif self._can_continue_name(j):
+                j += 1
+                if key.startswith("ال"):
+                    break  # a family name with the article ends the name
+            else:
+                break
+        if require_surname and j == i + 1:
+            return i + 1
+        first = self._given_name_reading(i) or self.keys[i]
+        return self._emit("PERS", i, j, canonical_key([first, *self.keys[i + 1 : j]]))
+
+    def _given_name_reading(self, i: int) -> str | None:
+        """The given name a word is, once proclitics are stripped (ومحمد -> محمد), if any."""
+        if self.strict[i] in self.g.stopwords:
+            return None
+        for reading in proclitic_readings(self.strict[i]):
+            if reading in self.g.given_names:
+                return match_key(reading)
+        return None
+
+    def _can_start_name(self, i: int) -> bool:
+        if self._given_name_reading(i) is not None:
+            return True
+        if self.strict[i] in self.g.stopwords or self.keys[i].startswith("ال") or not _is_word(self.tokens[i].surface):
+            return False
+        return not self.g.names.longest_at(self.keys, i, self.end) and not self.g.cues.longest_at(
+            self.keys, i, self.end
+        )
+
+    def _can_continue_name(self, j: int) -> bool:
+        key, strict = self.keys[j], self.strict[j]
+        if self.tokens[j].surface.isascii() != self.tokens[j - 1].surface.isascii():
+            return False  # a name does not switch scripts: Lucas Moreira, not Lucas Moreira الهدف
+        if strict in self.g.given_names:
+            return True
+        if strict in self.g.stopwords or not _is_word(self.tokens[j].surface):
+            return False
+        if strict.startswith("و") and strict[1:] in self.g.given_names:
+            return False  # وتوماس starts the next name of a list
+        if self.g.cues.longest_at(self.keys, j, self.end) or self.g.names.longest_at(self.keys, j, self.end):
+            return False
+        # Imperfect verbs (يؤكد، تقول) often follow a name; names starting so are in the given-name list.
+        return not (key[0] in "يتن" and len(key) >= 4 and not self.tokens[j].surface.isascii())
+
+    def _place(self, j: int) -> int:
+        """After a place head (مدينة، محافظة...): one or two name words form a place."""
+        if j >= self.end:
+            return j
+        named = self.g.names.longest_at(self.keys, j, self.end)
+        if named:
+            return self._emit_name(j, named)
+        if self.strict[j] in self.g.stopwords or not _is_word(self.tokens[j].surface):
+            return j
+        k = j + 1
+        if k < self.end and self.keys[k].startswith("ال") and self._is_complement_word(k):
+            k += 1
+        return self._emit("LOC", j, k, canonical_key(self.keys[j:k]))
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def strict_key(surface: str) -> str:
+    """A word without diacritics and with one alef; unlike match_key it keeps ى, ة and case."""
+    return normalize_alef_ar(dediac_ar(surface))
+
+
+def _is_word(surface: str) -> bool:
+    return surface.isalpha() and len(surface) >= 2
+
+
+def _sentence_ranges(tokens: Sequence[Token]) -> Iterator[tuple[int, int]]:
+    start = 0
+    for i in range(1, len(tokens) + 1):
+        if i == len(tokens) or tokens[i].sentence_idx != tokens[start].sentence_idx:
+            yield start, i
+            start = i
+
+
+def _add_name(index: PhraseIndex[GazetteerEntry], type_: str, row: Sequence[str]) -> None:
+    canonical, *variants = row
+    entry = GazetteerEntry(type_, canonical_key(phrase_key(canonical)))
+    index.add(phrase_key(canonical), entry)
+    for variant in variants:
+        for name in variant.split("|"):
+            if name.strip():
+                index.add(phrase_key(name.strip()), entry)
+
+
+def _rows(text: str) -> Iterator[list[str]]:
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            yield [cell.strip() for cell in line.split("\t")]
+
+
+def _resource(filename: str) -> str:
+    return resources.files("tasks.entities").joinpath("resources", filename).read_text(encoding="utf-8")

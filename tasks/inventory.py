@@ -1,0 +1,210 @@
+"""The raw folder's files: what is there, what changed since the last run, and the files table."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from tasks.documents import content_hash, doc_id_for
+from tasks.quarantine import TOO_LARGE, UNREADABLE
+
+INPUT_SUFFIX = ".txt"
+OUTSIDE_RAW = "outside_raw_folder"
+
+
+@dataclass(frozen=True)
+class FileStat:
+    path: str  # relative to the raw folder, POSIX separators
+    size_bytes: int
+    mtime_us: int
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One row of the files table."""
+
+    path: str
+    size_bytes: int
+    mtime_us: int
+    content_hash: str
+    doc_id: str | None
+    status: str
+    reason: str | None
+    detail: str | None
+    first_seen_run_id: str
+    last_seen_run_id: str
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """A file read this run: its hash, or why it could not be read."""
+
+    stat: FileStat
+    content_hash: str | None
+    reason: str | None = None
+    detail: str | None = None
+
+
+def scan_raw(raw_dir: str | Path) -> list[FileStat]:
+    """Every *.txt under the raw folder (links not followed into folders), sorted by path."""
+    root = Path(raw_dir)
+    found = []
+    for folder, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in filenames:
+            if not name.lower().endswith(INPUT_SUFFIX):
+                continue
+            full = Path(folder) / name
+            try:
+                st = full.stat()
+            except OSError:
+                st = full.lstat()  # a dangling link is still a file we saw
+            found.append(FileStat(full.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns // 1000))
+    return sorted(found, key=lambda s: s.path)
+
+
+def files_to_read(scanned: Iterable[FileStat], previous: dict[str, FileRecord]) -> list[FileStat]:
+    """New files, files whose size or mtime changed, and files whose shard failed last time."""
+    return [
+        stat
+        for stat in scanned
+        if (prev := previous.get(stat.path)) is None
+        or (prev.size_bytes, prev.mtime_us) != (stat.size_bytes, stat.mtime_us)
+        or prev.status == "failed"
+    ]
+
+
+def read_facts(raw_dir: str | Path, stats: Iterable[FileStat], max_bytes: int) -> list[FileFacts]:
+    """Hash each file's bytes; unreadable, oversized and out-of-tree files get a reason instead."""
+    root = Path(raw_dir).resolve()
+    facts = []
+    for stat in stats:
+        full = root / stat.path
+        if full.is_symlink() and not full.resolve().is_relative_to(root):
+            facts.append(FileFacts(stat, None, OUTSIDE_RAW, "symbolic link to a file outside the raw folder"))
+        elif stat.size_bytes > max_bytes:
+            facts.append(FileFacts(stat, None, TOO_LARGE, f"{stat.size_bytes} bytes, limit {max_bytes}"))
+        else:
+            try:
+                facts.append(FileFacts(stat, content_hash(full.read_bytes())))
+            except OSError as exc:
+                facts.append(FileFacts(stat, None, UNREADABLE, exc.strerror or type(exc).__name__))
+    return facts
+
+
+@dataclass
+class Plan:
+    """What a run does with the files it read."""
+
+    to_process: list[tuple[str, str]] = field(default_factory=list)  # (path, doc_id), one per new content
+    duplicates: dict[str, str] = field(default_factory=dict)  # path -> doc_id of another file's document
+    rejected: list[FileFacts] = field(default_factory=list)  # unreadable, too large, outside the tree
+    facts: dict[str, FileFacts] = field(default_factory=dict)
+
+
+def plan_documents(
+    facts: Iterable[FileFacts],
+    known_docs: dict[str, str],
+    quarantined_hashes: dict[str, FileRecord],
+) -> Plan:
+    """Decide per file read: a new document, a duplicate of a known or new one, or rejected.
+
+    known_docs maps doc_id -> path of the file that made it; quarantined_hashes maps the content
+    hash of a quarantined file to its record, so the same bad content is not processed again.
+    """
+    plan = Plan()
+    planned: dict[str, str] = {}
+    for fact in sorted(facts, key=lambda f: f.stat.path):
+        plan.facts[fact.stat.path] = fact
+        if fact.content_hash is None:
+            plan.rejected.append(fact)
+            continue
+        doc_id = doc_id_for(fact.content_hash)
+        owner = known_docs.get(doc_id) or planned.get(doc_id)
+        if owner is not None and owner != fact.stat.path:
+            plan.duplicates[fact.stat.path] = doc_id
+        elif owner is None and fact.content_hash in quarantined_hashes:
+            prev = quarantined_hashes[fact.content_hash]
+            plan.rejected.append(replace(fact, reason=prev.reason, detail=prev.detail))
+        elif owner is None:
+            planned[doc_id] = fact.stat.path
+            plan.to_process.append((fact.stat.path, doc_id))
+    return plan
+
+
+def split_into_shards(paths: list[str], shard_size: int, workers: int) -> list[list[str]]:
+    """Consecutive groups of at most shard_size paths, balanced so every worker gets whole rounds.
+
+    One group when everything fits in one shard; otherwise the group count is rounded up to a
+    multiple of the workers and the paths are spread evenly, so no worker idles in the last round.
+    """
+    if not paths:
+        return []
+    n_shards = -(-len(paths) // shard_size)
+    if n_shards > 1:
+        n_shards = -(-n_shards // workers) * workers
+    size = -(-len(paths) // n_shards)
+    return [paths[i : i + size] for i in range(0, len(paths), size)]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a file a shard read."""
+
+    path: str
+    content_hash: str | None
+    doc_id: str | None
+    status: str  # processed | quarantined | failed
+    reason: str | None = None
+    detail: str | None = None
+
+
+def next_files_table(
+    previous: dict[str, FileRecord],
+    scanned: Iterable[FileStat],
+    plan: Plan,
+    outcomes: dict[str, Outcome],
+    run_id: str,
+) -> list[FileRecord]:
+    """The files table after this run: every path ever seen, sorted by path."""
+    rows = dict(previous)
+    planned_path = {doc_id: path for path, doc_id in plan.to_process}
+    for stat in scanned:
+        prev = previous.get(stat.path)
+        first_seen = prev.first_seen_run_id if prev else run_id
+        fact = plan.facts.get(stat.path)
+        if fact is None:
+            if prev is not None:  # unchanged: not re-read
+                rows[stat.path] = replace(prev, last_seen_run_id=run_id)
+            continue
+        base = dict(
+            path=stat.path,
+            size_bytes=stat.size_bytes,
+            mtime_us=stat.mtime_us,
+            content_hash=fact.content_hash or "",
+            first_seen_run_id=first_seen,
+            last_seen_run_id=run_id,
+        )
+        if stat.path in outcomes:
+            o = outcomes[stat.path]
+            rows[stat.path] = FileRecord(**base, doc_id=o.doc_id, status=o.status, reason=o.reason, detail=o.detail)
+        elif stat.path in plan.duplicates:
+            doc_id = plan.duplicates[stat.path]
+            owner = outcomes.get(planned_path.get(doc_id, ""))
+            if owner is not None and owner.status != "processed":  # the content's document was not made
+                rows[stat.path] = FileRecord(
+                    **base, doc_id=None, status=owner.status, reason=owner.reason, detail=owner.detail
+                )
+            else:
+                rows[stat.path] = FileRecord(**base, doc_id=doc_id, status="duplicate", reason=None, detail=None)
+        elif fact.content_hash is None or fact.reason is not None:
+            rows[stat.path] = FileRecord(
+                **base, doc_id=None, status="quarantined", reason=fact.reason, detail=fact.detail
+            )
+        else:  # same content as its own earlier document (e.g. only the mtime changed)
+            rows[stat.path] = FileRecord(
+                **base, doc_id=doc_id_for(fact.content_hash), status="processed", reason=None, detail=None
+            )
+    return [rows[p] for p in sorted(rows)]

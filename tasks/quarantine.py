@@ -1,0 +1,20 @@
+"""The one error a document step may raise: the input is kept aside with a reason code."""
+
+from __future__ import annotations
+
+# Reason codes, as written to files.reason.
+EMPTY_TEXT = "empty_text"
+BINARY_CONTENT = "binary_content"
+UNDECODABLE = "undecodable"
+TOO_LARGE = "too_large"
+UNREADABLE = "unreadable"
+PROCESSING_ERROR = "processing_error"
+
+
+class QuarantineError(Exception):
+    """Raised for an input that cannot become a document; carries a snake_case reason code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail

@@ -1,0 +1,140 @@
+"""A shard: a group of files processed together into one Parquet part per document table."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+from prefect import task
+from prefect.cache_policies import NONE
+
+from schemas import TABLES
+from tasks.documents import Document, content_hash, doc_id_for, process_document
+from tasks.entities import EntityExtractor, load_extractor
+from tasks.inventory import Outcome
+from tasks.quarantine import PROCESSING_ERROR, UNREADABLE, QuarantineError
+from tasks.storage import part_path, to_arrow, write_parquet
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """Everything a shard task needs, as plain values (it may run in another process or host)."""
+
+    part: str  # deterministic part name: <run_id>-<shard index>
+    raw_dir: str
+    out_dir: str
+    paths: tuple[str, ...]
+    run_id: str
+    ner_backend: str = "gazetteer"
+    gazetteer_files: tuple[str, ...] = ()
+
+
+@dataclass
+class ShardResult:
+    part: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    n_documents: int = 0
+    n_tokens: int = 0
+    n_entities: int = 0
+    seconds: float = 0.0
+
+
+def shard_tables(
+    docs: list[Document], extractor: EntityExtractor, run_id: str, processed_at: datetime
+) -> dict[str, pa.Table]:
+    """The four document tables of a shard, each with its explicit schema."""
+    cols: dict[str, dict[str, list]] = {name: {f: [] for f in TABLES[name].names} for name in TABLES}
+    for doc in docs:
+        d = cols["documents"]
+        for key, value in (
+            ("doc_id", doc.doc_id),
+            ("path", doc.path),
+            ("source", doc.source),
+            ("published_date", doc.published_date),
+            ("title", doc.title),
+            ("text", doc.text),
+            ("encoding", doc.encoding),
+            ("n_chars", len(doc.text)),
+            ("n_sentences", len(doc.sentences)),
+            ("n_tokens", len(doc.tokens)),
+            ("n_entities", len(doc.entities)),
+            ("run_id", run_id),
+            ("processed_at", processed_at),
+        ):
+            d[key].append(value)
+        s = cols["sentences"]
+        n_tokens_by_sentence = [0] * len(doc.sentences)
+        for token in doc.tokens:
+            n_tokens_by_sentence[token.sentence_idx] += 1
+        for idx, span in enumerate(doc.sentences):
+            s["doc_id"].append(doc.doc_id)
+            s["sentence_idx"].append(idx)
+            s["char_start"].append(span.start)
+            s["char_end"].append(span.end)
+            s["text"].append(doc.text[span.start : span.end])
+            s["n_tokens"].append(n_tokens_by_sentence[idx])
+        t = cols["tokens"]
+        for token in doc.tokens:
+            t["doc_id"].append(doc.doc_id)
+            t["token_idx"].append(token.idx)
+            t["sentence_idx"].append(token.sentence_idx)
+            t["char_start"].append(token.start)
+            t["char_end"].append(token.end)
+            t["surface"].append(token.surface)
+            t["match_key"].append(token.key)
+        e = cols["entities"]
+        for idx, ent in enumerate(doc.entities):
+            e["doc_id"].append(doc.doc_id)
+            e["entity_idx"].append(idx)
+            e["type"].append(ent.type)
+            e["surface"].append(ent.surface)
+            e["canonical_key"].append(ent.canonical_key)
+            e["char_start"].append(ent.char_start)
+            e["char_end"].append(ent.char_end)
+            e["token_start"].append(ent.token_start)
+            e["token_end"].append(ent.token_end)
+            e["sentence_idx"].append(ent.sentence_idx)
+            e["extractor"].append(extractor.name)
+            e["extractor_version"].append(extractor.version)
+    return {name: to_arrow(cols[name], TABLES[name]) for name in ("sentences", "tokens", "entities", "documents")}
+
+
+def process_shard(spec: ShardSpec) -> ShardResult:
+    """Read, process and write one shard; a bad file is quarantined, never fatal to the shard."""
+    started = time.perf_counter()
+    extractor = load_extractor(spec.ner_backend, spec.gazetteer_files)
+    result = ShardResult(spec.part)
+    docs: list[Document] = []
+    for rel_path in spec.paths:
+        digest = None
+        try:
+            data = (Path(spec.raw_dir) / rel_path).read_bytes()
+            digest = content_hash(data)
+            doc = process_document(rel_path, data, extractor)
+        except QuarantineError as exc:
+            result.outcomes.append(Outcome(rel_path, digest, None, "quarantined", exc.reason, exc.detail))
+            continue
+        except OSError as exc:
+            result.outcomes.append(Outcome(rel_path, digest, None, "quarantined", UNREADABLE, str(exc)))
+            continue
+        except Exception as exc:  # a bug on one input must not cost the other documents
+            detail = f"{type(exc).__name__}: {exc}"
+            result.outcomes.append(Outcome(rel_path, digest, None, "quarantined", PROCESSING_ERROR, detail))
+            continue
+        docs.append(doc)
+        result.outcomes.append(Outcome(rel_path, digest, doc_id_for(digest), "processed"))
+    if docs:
+        tables = shard_tables(docs, extractor, spec.run_id, datetime.now(UTC))
+        for name, table in tables.items():  # documents last: its part commits the shard
+            write_parquet(table, part_path(spec.out_dir, name, spec.part))
+    result.n_documents = len(docs)
+    result.n_tokens = sum(len(d.tokens) for d in docs)
+    result.n_entities = sum(len(d.entities) for d in docs)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+process_shard_task = task(process_shard, name="process-shard", cache_policy=NONE)
