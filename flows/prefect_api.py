@@ -1,0 +1,180 @@
+"""The Prefect API a run talks to: the configured server, or a private temporary one started quietly.
+
+Prefect's own temporary server is started lazily by every process that needs an API, so a
+process pool starts one server per worker on one SQLite file ("database is locked"), and its
+shutdown at interpreter exit races the event and log workers (CancelledError tracebacks).
+Here one server is started up front, every worker is pointed at it through PREFECT_API_URL,
+the event and log queues are drained while it still runs, and then it is stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+# Set before Prefect is imported (its settings and logging are read at import).
+QUIET_ENV = {
+    "DO_NOT_TRACK": "1",  # no client telemetry
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no server telemetry (an ERROR line when offline)
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",  # INFO run logs go to the API (UI), not the console
+}
+
+_STARTUP_TIMEOUT_S = 60.0
+
+
+class PrefectServerError(RuntimeError):
+    pass
+
+
+def quiet_prefect_environment() -> None:
+    """Default Prefect's settings for a batch CLI; values the user set win."""
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def configured_api_url() -> str | None:
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url
+
+
+class TemporaryServer:
+    """A Prefect API server in a subprocess on a free loopback port, its output in a log file."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",  # runs only the services a temporary server needs
+            "PREFECT__SERVER_FINAL": "1",
+        }
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self._command(),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+
+    def _command(self) -> list[str]:
+        app = "prefect.server.api.server:create_app"
+        uvicorn = ["-m", "uvicorn", "--factory", app, "--host", "127.0.0.1", "--port", str(self.port)]
+        return [sys.executable, *uvicorn, "--log-level", "error", "--lifespan", "on"]
+
+    def wait_ready(self, timeout_s: float = _STARTUP_TIMEOUT_S) -> None:
+        import httpx
+
+        assert self.process is not None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise PrefectServerError(
+                    f"the temporary Prefect server exited with code {self.process.returncode}; see {self.log_path}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise PrefectServerError(
+            f"the temporary Prefect server did not start in {timeout_s:.0f} s; see {self.log_path}"
+        )
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+@dataclass(frozen=True)
+class PrefectAPI:
+    url: str
+    server: TemporaryServer | None = None
+
+    def wait_ready(self) -> None:
+        """Block until the API answers (a configured server is assumed up)."""
+        if self.server is not None:
+            self.server.wait_ready()
+
+
+@contextlib.contextmanager
+def prefect_api() -> Iterator[PrefectAPI]:
+    """The API to use: the configured one, or a temporary server for the duration of the block.
+
+    The server is started but not awaited, so callers can import their flow meanwhile and then
+    call wait_ready() (its start-up is mostly importing Prefect's server, about 5 s).
+    """
+    url = configured_api_url()
+    if url:
+        yield PrefectAPI(url)
+        return
+    from prefect.settings import get_current_settings
+
+    server = TemporaryServer(Path(get_current_settings().home) / "khabar-temporary-server.log")
+    server.start()
+    try:
+        # The environment, not a context-local override: Prefect's background threads (event and
+        # log forwarding) and the worker processes must all see this URL, or each starts a server.
+        with _api_url_in_environment(server.api_url):
+            try:
+                yield PrefectAPI(server.api_url, server)
+            finally:
+                drain_prefect_queues()
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def _api_url_in_environment(url: str) -> Iterator[None]:
+    from prefect.context import refresh_global_settings_context
+
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = url
+    refresh_global_settings_context()
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
+        refresh_global_settings_context()
+
+
+def drain_prefect_queues() -> None:
+    """Deliver queued run logs and events while the server still listens."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        with contextlib.suppress(Exception):
+            worker.drain_all(timeout=10, at_exit=False)
+
+
+def _free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

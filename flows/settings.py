@@ -1,0 +1,23 @@
+"""khabar's settings: defaults, then KHABAR_* environment variables, then command-line options."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Built once at the entry point and passed down as plain values."""
+
+    model_config = SettingsConfigDict(env_prefix="KHABAR_", extra="forbid")
+
+    raw_dir: Path = Field(Path("data/raw"), description="Folder of raw article files (*.txt, searched recursively)")
+    out_dir: Path = Field(Path("data/processed"), description="Folder of the Parquet tables, one sub-folder per table")
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="Worker processes for shards")
+    shard_size: int = Field(500, ge=1, description="Documents per shard task")
+    max_file_bytes: int = Field(50_000_000, ge=1, description="Larger input files are quarantined unread")
+    ner: str = Field("gazetteer", description="Entity extraction backend")
+    gazetteers: tuple[Path, ...] = Field((), description="Extra gazetteer TSV files (type, name, variants)")
