@@ -1,0 +1,62 @@
+"""Shared fixtures: a private Prefect home and API server for the session, and corpus builders."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+# Before anything imports Prefect: a throwaway Prefect home and quiet settings for the whole session.
+_PREFECT_HOME = Path(tempfile.mkdtemp(prefix="khabar-test-prefect-"))
+os.environ["PREFECT_HOME"] = str(_PREFECT_HOME)
+os.environ.pop("PREFECT_API_URL", None)
+os.environ.pop("PREFECT_PROFILE", None)
+
+from flows.prefect_api import quiet_prefect_environment  # noqa: E402
+
+quiet_prefect_environment()
+
+import pytest  # noqa: E402
+from fixtures.make_sample_corpus import write_corpus  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url():
+    """One temporary Prefect server for every in-process flow run of the session."""
+    from flows.prefect_api import prefect_api
+
+    with prefect_api() as api:
+        api.wait_ready()
+        yield api.url
+    shutil.rmtree(_PREFECT_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sample_output(tmp_path_factory, prefect_api_url) -> Path:
+    """The sample corpus processed once (one worker), for tests that only read the output."""
+    from pipeline import run_pipeline
+
+    root = tmp_path_factory.mktemp("sample-output")
+    write_corpus(root / "raw")
+    run_pipeline(root / "raw", root / "out")
+    return root / "out"
+
+
+@pytest.fixture
+def raw_corpus(tmp_path: Path) -> Path:
+    """The committed sample corpus, written afresh under tmp_path/raw."""
+    root = tmp_path / "raw"
+    write_corpus(root)
+    return root
+
+
+def make_raw(root: Path, files: dict[str, bytes | str]) -> Path:
+    """Write a raw folder from {relative path: content}; str content is written as UTF-8."""
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    return root

@@ -1,0 +1,29 @@
+"""Helpers for flow tests: run the nightly flow in-process and read what it wrote."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from flows.nightly import RunSummary, run_nightly
+from flows.settings import Settings
+
+
+def run_pipeline(raw: Path, out: Path, **settings) -> RunSummary:
+    return run_nightly(Settings(raw_dir=raw, out_dir=out, **{"workers": 1, **settings}))
+
+
+def parquet_digests(out: Path) -> dict[str, str]:
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*.parquet"))}
+
+
+def read_all(out: Path, table: str):
+    from tasks.storage import read_table
+
+    return read_table(out, table)
+
+
+def file_schemas(out: Path) -> dict[str, object]:
+    return {str(p.relative_to(out)): pq.read_schema(p) for p in out.rglob("*.parquet")}

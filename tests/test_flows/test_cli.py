@@ -1,0 +1,139 @@
+"""The khabar CLI: exit codes, the exact user-facing messages, and a quiet real run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+KHABAR = str(Path(sys.executable).with_name("khabar"))
+runner = CliRunner()
+
+
+@pytest.fixture
+def processed(sample_output) -> Path:
+    return sample_output
+
+
+def khabar(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "KHABAR_"))}
+    return subprocess.run(
+        [KHABAR, *args], capture_output=True, text=True, env={**clean_env, **env}, timeout=300, check=False
+    )
+
+
+@pytest.mark.parametrize("command", ["run", "sql", "report"])
+def test_every_command_has_help_with_an_example(command):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output and f"khabar {command}" in result.output
+
+
+def test_run_on_a_fresh_prefect_home_is_quiet_and_a_second_run_processes_nothing(tmp_path):
+    from fixtures.make_sample_corpus import write_corpus
+
+    write_corpus(tmp_path / "raw")
+    env = {"PREFECT_HOME": str(tmp_path / "prefect"), "KHABAR_RAW_DIR": str(tmp_path / "raw")}
+    first = khabar("run", "--out", str(tmp_path / "out"), "--workers", "2", **env)
+    output = first.stdout + first.stderr
+    assert first.returncode == 0, output
+    for noise in ("Traceback", "ERROR", "CancelledError", "database is locked", "WARNING"):
+        assert noise not in output, output
+    assert "processing" in first.stderr and "1/1 shards" in first.stderr  # the progress bar
+    assert "documents: 12 new, 1 skipped, 0 failed" in first.stdout
+    assert "quarantined: 1 (empty_text 1)" in first.stdout
+
+    second = khabar("run", "--out", str(tmp_path / "out"), **env)
+    assert second.returncode == 0
+    assert "Traceback" not in second.stdout + second.stderr
+    assert "documents: 0 new, 13 skipped, 0 failed" in second.stdout
+    leftover = subprocess.run(["pgrep", "-f", f"{tmp_path}/prefect"], capture_output=True, check=False)
+    assert leftover.stdout == b""
+
+
+def test_run_with_a_missing_raw_folder_says_so(tmp_path):
+    result = runner.invoke(app, ["run", "--raw", str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert f"Error: the raw folder {tmp_path / 'nope'} does not exist or is not a folder" in result.output
+
+
+def test_invalid_settings_from_the_environment_are_one_clear_line(tmp_path):
+    result = runner.invoke(app, ["run", "--raw", str(tmp_path)], env={"KHABAR_SHARD_SIZE": "zero"})
+    assert result.exit_code == 2
+    assert "Error: invalid settings: shard_size:" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_sql_prints_a_table(processed):
+    result = runner.invoke(app, ["sql", "SELECT count(*) AS n FROM documents", "--out", str(processed)])
+    assert result.exit_code == 0, result.output
+    assert "12" in result.output and "(1 rows)" in result.output
+
+
+def test_sql_json_and_csv(processed):
+    query = "SELECT encoding, count(*) AS n FROM documents GROUP BY encoding ORDER BY encoding"
+    as_json = runner.invoke(app, ["sql", query, "--out", str(processed), "--format", "json"])
+    assert json.loads(as_json.output) == [
+        {"encoding": "cp1256", "n": 1},
+        {"encoding": "utf-16-le", "n": 1},
+        {"encoding": "utf-8", "n": 10},
+    ]
+    as_csv = runner.invoke(app, ["sql", query, "--out", str(processed), "--format", "csv"])
+    assert as_csv.output.splitlines() == ["encoding,n", "cp1256,1", "utf-16-le,1", "utf-8,10"]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (
+            f"COPY documents TO '{Path('/tmp/khabar-copy.csv')}'",
+            "Error: query failed: only read-only queries are allowed here, not COPY",
+        ),
+        ("DROP VIEW documents", "Error: query failed: only read-only queries are allowed here, not DROP"),
+        ("SELECT 1; SELECT 2", "Error: query failed: expected one SQL statement, got 2"),
+        ("SELECT * FROM read_csv('/etc/passwd')", "Error: query failed: Permission Error"),
+        ("SELECT nope FROM documents", "Error: query failed: Binder Error"),
+    ],
+)
+def test_sql_refuses_writes_and_reports_errors_in_one_line(processed, query, message):
+    result = runner.invoke(app, ["sql", query, "--out", str(processed)])
+    assert result.exit_code == 2
+    assert result.output.startswith(message)
+    assert "Traceback" not in result.output
+
+
+def test_sql_without_output_folder_says_run_first(tmp_path):
+    result = runner.invoke(app, ["sql", "SELECT 1", "--out", str(tmp_path / "missing")])
+    assert result.exit_code == 2
+    assert f"Error: no output folder at {tmp_path / 'missing'}; run `khabar run` first" in result.output
+
+
+def test_report_list_names_every_report():
+    result = runner.invoke(app, ["report", "--list"])
+    assert result.exit_code == 0
+    names = [line.split()[0] for line in result.output.splitlines()]
+    assert names == ["cooccurrence", "corpus-stats", "entity-timeline", "top-entities"]
+
+
+def test_unknown_report_lists_the_choices(processed):
+    result = runner.invoke(app, ["report", "nope", "--out", str(processed)])
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        "Error: unknown report 'nope'; choose one of: cooccurrence, corpus-stats, entity-timeline, top-entities"
+    )
+
+
+def test_report_top_entities_as_json(processed):
+    result = runner.invoke(app, ["report", "top-entities", "--out", str(processed), "--format", "json"])
+    assert result.exit_code == 0
+    rows = json.loads(result.output)
+    assert {r["type"] for r in rows} >= {"PERS", "LOC", "ORG"}
+    riyadh = next(r for r in rows if r["canonical_key"] == "الرياض")
+    assert riyadh["type"] == "LOC" and riyadh["n_mentions"] >= 3 and riyadh["n_documents"] == 2

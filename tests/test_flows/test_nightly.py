@@ -1,0 +1,175 @@
+"""The nightly flow end to end on the sample corpus, in-process against the session's Prefect server."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from pipeline import parquet_digests, read_all, run_pipeline
+
+from schemas import TABLES
+from tasks.runlog import load_state
+
+pytestmark = pytest.mark.usefixtures("prefect_api_url")
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory, prefect_api_url):
+    """The sample corpus processed once with two worker processes and small shards."""
+    from fixtures.make_sample_corpus import write_corpus
+
+    root = tmp_path_factory.mktemp("sample")
+    raw, out = root / "raw", root / "out"
+    write_corpus(raw)
+    summary = run_pipeline(raw, out, workers=2, shard_size=5)
+    return raw, out, summary
+
+
+def test_every_parquet_file_has_its_tables_exact_schema(sample_run):
+    import pyarrow.parquet as pq
+
+    _, out, _ = sample_run
+    parts = list(out.rglob("*.parquet"))
+    assert {p.parent.name for p in parts} == set(TABLES)
+    for part in parts:
+        assert pq.read_schema(part).equals(TABLES[part.parent.name], check_metadata=False), part
+
+
+def test_the_run_summary_counts_the_sample_corpus(sample_run):
+    _, _, s = sample_run
+    assert (s.files_seen, s.files_read, s.docs_new, s.docs_failed, s.files_quarantined) == (14, 14, 12, 0, 1)
+    assert s.n_shards == 4 and s.workers == 2  # 12 documents, shards of at most 5, whole rounds for 2 workers
+    assert s.quarantined == {"empty_text": 1}
+    assert s.status == "completed"
+
+
+def test_offsets_of_every_row_point_into_the_document_text(sample_run):
+    _, out, _ = sample_run
+    texts = dict(zip(*(read_all(out, "documents").column(c).to_pylist() for c in ("doc_id", "text")), strict=True))
+    for table in ("sentences", "tokens", "entities"):
+        rows = read_all(out, table).to_pylist()
+        assert rows, table
+        text_col = "text" if table == "sentences" else "surface"
+        for row in rows:
+            assert texts[row["doc_id"]][row["char_start"] : row["char_end"]] == row[text_col], (table, row)
+
+
+def test_documents_counts_match_their_child_tables(sample_run):
+    import collections
+
+    _, out, _ = sample_run
+    docs = {d["doc_id"]: d for d in read_all(out, "documents").to_pylist()}
+    for table, column in (("sentences", "n_sentences"), ("tokens", "n_tokens"), ("entities", "n_entities")):
+        counts = collections.Counter(read_all(out, table).column("doc_id").to_pylist())
+        assert {k: v[column] for k, v in docs.items() if v[column]} == dict(counts), table
+
+
+def test_every_input_file_is_accounted_for(sample_run):
+    raw, out, _ = sample_run
+    files = {f["path"]: f for f in read_all(out, "files").to_pylist()}
+    on_disk = sorted(p.relative_to(raw).as_posix() for p in raw.rglob("*.txt"))
+    assert sorted(files) == on_disk
+    assert files["2026-11-03/wahat-news/empty-draft.txt"]["status"] == "quarantined"
+    assert files["2026-11-03/wahat-news/empty-draft.txt"]["reason"] == "empty_text"
+    copy = files["2026-11-03/wahat-news/wire-copy-of-opec-meeting.txt"]
+    assert copy["status"] == "duplicate"
+    assert copy["doc_id"] == files["2026-11-03/wahat-news/opec-meeting.txt"]["doc_id"]
+
+
+def test_encodings_sources_and_dates_are_recorded(sample_run):
+    _, out, _ = sample_run
+    docs = {d["path"].rsplit("/", 1)[1]: d for d in read_all(out, "documents").to_pylist()}
+    assert docs["amman-book-fair.txt"]["encoding"] == "cp1256"
+    assert docs["football-derby.txt"]["encoding"] == "utf-16-le"
+    assert docs["amman-book-fair.txt"]["title"].startswith("معرض عمّان للكتاب")
+    assert {d["source"] for d in docs.values()} == {"wahat-news", "sahel-daily"}
+    assert len({d["published_date"] for d in docs.values()}) == 3
+    harvest = docs["baghdad-date-harvest.txt"]["text"]
+    assert "\u0640" not in harvest and "\u200f" not in docs["tunis-health-campaign.txt"]["text"]
+
+
+def test_entities_carry_extractor_name_and_version(sample_run):
+    _, out, _ = sample_run
+    entities = read_all(out, "entities")
+    assert set(entities.column("extractor").to_pylist()) == {"gazetteer"}
+    assert len(set(entities.column("extractor_version").to_pylist())) == 1
+    assert set(entities.column("type").to_pylist()) <= {"PERS", "LOC", "ORG", "MISC"}
+
+
+def test_second_run_processes_nothing_and_leaves_every_parquet_file_identical(tmp_path, sample_run):
+    raw, out, _ = sample_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    before = parquet_digests(copy)
+    again = run_pipeline(raw, copy)
+    assert (again.files_read, again.docs_new, again.n_shards) == (0, 0, 0)
+    assert again.docs_skipped == 13
+    after = parquet_digests(copy)
+    assert {k: after[k] for k in before} == before
+    # The run adds its own record and a files snapshot, nothing else.
+    assert sorted(set(after) - set(before)) == [f"files/{again.run_id}.parquet", f"runs/{again.run_id}.parquet"]
+    assert len(read_all(copy, "runs")) == 2
+
+
+def test_adding_one_file_processes_only_that_file(tmp_path, sample_run):
+    raw, out, _ = sample_run
+    raw2, out2 = tmp_path / "raw", tmp_path / "out"
+    shutil.copytree(raw, raw2)
+    shutil.copytree(out, out2)
+    before = parquet_digests(out2)
+    new = raw2 / "2026-11-04" / "wahat-news" / "new-story.txt"
+    new.parent.mkdir(parents=True)
+    new.write_text("خبر جديد\nزار الوفد روسيا والصين أمس.\n", encoding="utf-8")
+    s = run_pipeline(raw2, out2)
+    assert (s.files_read, s.docs_new, s.n_shards) == (1, 1, 1)
+    after = parquet_digests(out2)
+    assert {k: after[k] for k in before} == before
+    added = {k.split("/")[0] for k in set(after) - set(before)}
+    assert added == set(TABLES)
+    state = load_state(out2)
+    assert state.files["2026-11-04/wahat-news/new-story.txt"].status == "processed"
+    assert len(state.known_docs) == 13
+
+
+def test_a_file_that_breaks_processing_is_quarantined_and_the_run_goes_on(tmp_path, monkeypatch):
+    import tasks.shards
+
+    def explode(rel_path, data, extractor):
+        if "bad" in rel_path:
+            raise RuntimeError("boom")
+        return real(rel_path, data, extractor)
+
+    real = tasks.shards.process_document
+    monkeypatch.setattr(tasks.shards, "process_document", explode)
+    raw = tmp_path / "raw"
+    (raw / "src").mkdir(parents=True)
+    (raw / "src" / "bad.txt").write_text("نص سيئ", encoding="utf-8")
+    (raw / "src" / "good.txt").write_text("نص جيد عن مصر", encoding="utf-8")
+    (raw / "src" / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    s = run_pipeline(raw, tmp_path / "out")
+    assert s.status == "completed" and s.docs_new == 1
+    assert s.quarantined == {"processing_error": 1, "binary_content": 1}
+    files = load_state(tmp_path / "out").files
+    assert files["src/bad.txt"].detail == "RuntimeError: boom"
+
+
+def test_a_failing_shard_marks_its_files_failed_and_the_next_run_retries_them(tmp_path, monkeypatch):
+    import tasks.shards
+
+    raw = tmp_path / "raw"
+    (raw / "src").mkdir(parents=True)
+    for i in range(3):
+        (raw / "src" / f"{i}.txt").write_text(f"خبر رقم {i} من القاهرة", encoding="utf-8")
+    out = tmp_path / "out"
+
+    def disk_full(table, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tasks.shards, "write_parquet", disk_full)
+    failed = run_pipeline(raw, out, shard_size=2)
+    assert failed.status == "completed_with_failures"
+    assert failed.docs_failed == 3 and failed.docs_new == 0
+    assert {r.status for r in load_state(out).files.values()} == {"failed"}
+    monkeypatch.undo()
+    retried = run_pipeline(raw, out)
+    assert (retried.files_read, retried.docs_new, retried.status) == (3, 3, "completed")

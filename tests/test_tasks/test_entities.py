@@ -1,0 +1,144 @@
+import pytest
+
+from tasks.clean import clean_text
+from tasks.entities import UnknownBackendError, load_extractor
+from tasks.entities.gazetteer import GazetteerExtractor
+from tasks.entities.keys import proclitic_readings
+from tasks.segment import split_sentences, tokenize
+
+
+def entities(text: str, extractor=None):
+    extractor = extractor or load_extractor("gazetteer")
+    text = clean_text(text)
+    tokens = tokenize(text, split_sentences(text))
+    found = []
+    for m in extractor.extract(tokens):
+        surface = text[tokens[m.token_start].start : tokens[m.token_end - 1].end]
+        found.append((m.type, surface, m.canonical_key))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("key", "reading"),
+    [
+        ("وروسيا", "روسيا"),
+        ("لروسيا", "روسيا"),
+        ("بالرياض", "الرياض"),
+        ("للامم", "الامم"),
+        ("وللامم", "الامم"),
+        ("فبغداد", "بغداد"),
+    ],
+)
+def test_proclitic_readings_include_the_stem(key, reading):
+    readings = proclitic_readings(key)
+    assert readings[0] == key
+    assert reading in readings
+
+
+def test_a_short_word_is_not_stripped_to_nothing():
+    assert proclitic_readings("وب") == ("وب",)
+
+
+@pytest.mark.parametrize("surface", ["روسيا", "وروسيا", "لروسيا", "بروسيا", "فروسيا"])
+def test_clitics_share_one_canonical_key(surface):
+    assert entities(f"زار الوفد {surface} أمس") == [("LOC", surface, "روسيا")]
+
+
+@pytest.mark.parametrize("surface", ["الرياض", "بالرياض", "والرياض", "وبالرياض"])
+def test_article_names_keep_their_article_in_the_key(surface):
+    assert entities(f"وصل الوفد {surface} مساء") == [("LOC", surface, "الرياض")]
+
+
+def test_lil_contraction_restores_the_article():
+    assert entities("قدم تقريرا للأمم المتحدة") == [("ORG", "للأمم المتحدة", "الامم المتحده")]
+
+
+def test_spelling_variants_and_diacritics_match():
+    assert entities("زار السعوديّة وإيران والمملكة العربية السعودية") == [
+        ("LOC", "السعوديّة", "السعوديه"),
+        ("LOC", "وإيران", "ايران"),
+        ("LOC", "والمملكة العربية السعودية", "السعوديه"),
+    ]
+
+
+def test_longest_gazetteer_match_wins():
+    assert entities("اجتمع مجلس الأمن الدولي") == [("ORG", "مجلس الأمن الدولي", "مجلس الامن")]
+
+
+def test_person_after_title_and_nationality_adjective():
+    assert entities("وقال وزير الخارجية الروسي سيرغي لافروف إن") == [("PERS", "سيرغي لافروف", "سيرغي لافروف")]
+
+
+def test_title_then_organisation_then_person():
+    found = entities("وقال المتحدث باسم منظمة الصحة العالمية طارق ياسين إن")
+    assert found == [
+        ("ORG", "منظمة الصحة العالمية", "منظمه الصحه العالميه"),
+        ("PERS", "طارق ياسين", "طارق ياسين"),
+    ]
+
+
+def test_organisation_head_noun_with_complement():
+    assert entities("أعلنت ووزارة الزراعة العراقية خطة") == [
+        ("ORG", "ووزارة الزراعة العراقية", "وزاره الزراعه العراقيه")
+    ]
+
+
+def test_given_name_needs_a_second_name():
+    assert entities("قال خالد العتيبي إن") == [("PERS", "خالد العتيبي", "خالد العتيبي")]
+    assert entities("كان يوما سعيد") == []
+
+
+def test_ala_is_not_the_name_ali():
+    assert entities("على الأقل على وقف") == []
+
+
+def test_listed_names_are_separate_people():
+    assert entities("بحضور تشارلز كوبشان وتوماس جراهام") == [
+        ("PERS", "تشارلز كوبشان", "تشارلز كوبشان"),
+        ("PERS", "وتوماس جراهام", "توماس جراهام"),
+    ]
+
+
+def test_names_do_not_switch_script():
+    assert entities("وأضاف اللاعب Lucas Moreira الهدف الثالث") == [("PERS", "Lucas Moreira", "lucas moreira")]
+
+
+def test_place_after_place_head():
+    assert entities("قرب مدينة ورزازات المغربية") == [("LOC", "ورزازات المغربية", "ورزازات المغربيه")]
+
+
+def test_mentions_never_cross_sentences():
+    found = entities("وصل الرئيس.\nمحمد علي غادر")
+    assert all("\n" not in surface for _, surface, _ in found)
+
+
+def test_user_gazetteer_adds_and_overrides(tmp_path):
+    watch = tmp_path / "watch.tsv"
+    watch.write_text("ORG\tالمجموعة الخضراء\tالخضراء\nMISC\tكأس العالم\n", encoding="utf-8")
+    extractor = GazetteerExtractor.from_resources(extra_files=[str(watch)])
+    assert entities("فازت الخضراء في كأس العالم", extractor) == [
+        ("ORG", "الخضراء", "المجموعه الخضراء"),
+        ("MISC", "كأس العالم", "كاس العالم"),
+    ]
+    assert extractor.version != load_extractor("gazetteer").version
+
+
+def test_unknown_backend_is_a_clear_error():
+    with pytest.raises(UnknownBackendError, match="unknown NER backend 'nope'"):
+        load_extractor("nope")
+
+
+def test_packaged_lists_give_each_name_one_type():
+    extractor = load_extractor("gazetteer")
+    types_by_key: dict[tuple[str, ...], set[str]] = {}
+    from tasks.entities.gazetteer import _LIST_FILES, PhraseIndex, _add_name, _resource, _rows
+
+    for type_, filename in _LIST_FILES.items():
+        index = PhraseIndex()
+        for row in _rows(_resource(filename)):
+            _add_name(index, type_, row)
+        for keys in index.phrases:
+            types_by_key.setdefault(keys, set()).add(type_)
+    clashes = {k: v for k, v in types_by_key.items() if len(v) > 1}
+    assert not clashes
+    assert len(extractor.names.phrases) > 500

@@ -1,0 +1,122 @@
+import os
+
+import pytest
+from conftest import make_raw
+
+from tasks.documents import content_hash, doc_id_for
+from tasks.inventory import (
+    FileFacts,
+    FileRecord,
+    FileStat,
+    Outcome,
+    files_to_read,
+    next_files_table,
+    plan_documents,
+    read_facts,
+    scan_raw,
+    split_into_shards,
+)
+
+
+def record(path, status="processed", size=1, mtime=1, digest="h", run="r0", doc_id="d"):
+    return FileRecord(path, size, mtime, digest, doc_id, status, None, None, run, run)
+
+
+def test_scan_finds_txt_files_recursively_in_path_order(tmp_path):
+    make_raw(tmp_path, {"b/2.txt": "x", "a/1.TXT": "y", "a/notes.md": "z", "c.txt": ""})
+    assert [s.path for s in scan_raw(tmp_path)] == ["a/1.TXT", "b/2.txt", "c.txt"]
+
+
+def test_unchanged_files_are_not_read_again():
+    previous = {"a.txt": record("a.txt", size=3, mtime=10), "b.txt": record("b.txt", size=3, mtime=10)}
+    scanned = [FileStat("a.txt", 3, 10), FileStat("b.txt", 4, 10), FileStat("c.txt", 1, 1)]
+    assert [s.path for s in files_to_read(scanned, previous)] == ["b.txt", "c.txt"]
+
+
+def test_files_of_a_failed_shard_are_read_again():
+    previous = {"a.txt": record("a.txt", status="failed")}
+    assert files_to_read([FileStat("a.txt", 1, 1)], previous) == [FileStat("a.txt", 1, 1)]
+
+
+def test_read_facts_hashes_and_rejects_oversized_and_outside_links(tmp_path):
+    raw = make_raw(tmp_path / "raw", {"a.txt": "نص", "big.txt": "x" * 100})
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret")
+    os.symlink(outside, raw / "link.txt")
+    facts = {f.stat.path: f for f in read_facts(raw, scan_raw(raw), max_bytes=50)}
+    assert facts["a.txt"].content_hash == content_hash("نص".encode())
+    assert facts["big.txt"].reason == "too_large"
+    assert facts["link.txt"].reason == "outside_raw_folder"
+
+
+def fact(path, data: bytes):
+    return FileFacts(FileStat(path, len(data), 1), content_hash(data))
+
+
+def test_plan_keeps_one_document_per_content_and_marks_duplicates():
+    facts = [fact("b.txt", b"same"), fact("a.txt", b"same"), fact("c.txt", b"other")]
+    plan = plan_documents(facts, known_docs={}, quarantined_hashes={})
+    assert [p for p, _ in plan.to_process] == ["a.txt", "c.txt"]
+    assert plan.duplicates == {"b.txt": doc_id_for(content_hash(b"same"))}
+
+
+def test_plan_skips_content_already_processed():
+    known = {doc_id_for(content_hash(b"old")): "old.txt"}
+    plan = plan_documents([fact("copy.txt", b"old"), fact("old.txt", b"old")], known, {})
+    assert plan.to_process == []
+    assert plan.duplicates == {"copy.txt": doc_id_for(content_hash(b"old"))}
+
+
+def test_files_table_accounts_for_every_path_and_keeps_first_seen():
+    previous = {"gone.txt": record("gone.txt", run="r0"), "same.txt": record("same.txt", run="r0")}
+    scanned = [
+        FileStat("same.txt", 1, 1),
+        FileStat("new.txt", 3, 5),
+        FileStat("vdup.txt", 3, 5),
+        FileStat("bad.txt", 0, 5),
+    ]
+    facts = [fact("new.txt", b"abc"), fact("vdup.txt", b"abc"), fact("bad.txt", b"")]
+    plan = plan_documents(facts, {}, {})
+    doc = doc_id_for(content_hash(b"abc"))
+    outcomes = {
+        "new.txt": Outcome("new.txt", content_hash(b"abc"), doc, "processed"),
+        "bad.txt": Outcome("bad.txt", content_hash(b""), None, "quarantined", "empty_text", "no text"),
+    }
+    rows = {r.path: r for r in next_files_table(previous, scanned, plan, outcomes, "r1")}
+    assert sorted(rows) == ["bad.txt", "gone.txt", "new.txt", "same.txt", "vdup.txt"]
+    assert rows["same.txt"].first_seen_run_id == "r0" and rows["same.txt"].last_seen_run_id == "r1"
+    assert rows["gone.txt"].last_seen_run_id == "r0"
+    assert (rows["new.txt"].status, rows["new.txt"].doc_id) == ("processed", doc)
+    assert (rows["vdup.txt"].status, rows["vdup.txt"].doc_id) == ("duplicate", doc)
+    assert (rows["bad.txt"].status, rows["bad.txt"].reason, rows["bad.txt"].doc_id) == (
+        "quarantined",
+        "empty_text",
+        None,
+    )
+
+
+def test_duplicates_follow_their_document_into_quarantine():
+    facts = [fact("a.txt", b"\x00bin"), fact("b.txt", b"\x00bin")]
+    plan = plan_documents(facts, {}, {})
+    outcomes = {"a.txt": Outcome("a.txt", facts[0].content_hash, None, "quarantined", "binary_content", "NUL")}
+    rows = {r.path: r for r in next_files_table({}, [f.stat for f in facts], plan, outcomes, "r1")}
+    assert rows["b.txt"].status == "quarantined" and rows["b.txt"].reason == "binary_content"
+
+
+@pytest.mark.parametrize(
+    ("n", "shard_size", "workers", "sizes"),
+    [
+        (0, 500, 2, []),
+        (13, 500, 2, [13]),  # fits one shard: no second worker is started for it
+        (1000, 500, 2, [500, 500]),
+        (3271, 500, 2, [409] * 7 + [408]),  # 7 shards rounded up to 8: four whole rounds per worker
+        (10, 3, 1, [3, 3, 3, 1]),
+        (10, 3, 4, [3, 3, 3, 1]),
+    ],
+)
+def test_split_into_shards_balances_whole_rounds(n, shard_size, workers, sizes):
+    paths = [f"{i:05d}.txt" for i in range(n)]
+    groups = split_into_shards(paths, shard_size, workers)
+    assert [len(g) for g in groups] == sizes
+    assert [p for g in groups for p in g] == paths
+    assert all(len(g) <= shard_size for g in groups)

@@ -1,0 +1,86 @@
+import pytest
+
+from tasks.clean import clean_text
+from tasks.segment import Span, match_key, split_sentences, tokenize
+
+
+def texts(text, spans):
+    return [text[s.start : s.end] for s in spans]
+
+
+def test_sentences_end_at_terminal_punctuation_and_line_breaks():
+    text = "قال الوزير إن النمو بلغ 1.3%. وأضاف أن العام المقبل أفضل! هل يتحقق ذلك؟\nسطر جديد بلا نقطة"
+    assert texts(text, split_sentences(text)) == [
+        "قال الوزير إن النمو بلغ 1.3%.",
+        "وأضاف أن العام المقبل أفضل!",
+        "هل يتحقق ذلك؟",
+        "سطر جديد بلا نقطة",
+    ]
+
+
+def test_single_letter_abbreviations_do_not_end_a_sentence():
+    text = "التقى د. سامر الخطيب بالوفد. ثم غادر."
+    assert texts(text, split_sentences(text)) == ["التقى د. سامر الخطيب بالوفد.", "ثم غادر."]
+
+
+def test_closing_quotes_stay_with_their_sentence():
+    text = "قال: «الموسم أفضل.» وانتهى اللقاء."
+    assert texts(text, split_sentences(text)) == ["قال: «الموسم أفضل.»", "وانتهى اللقاء."]
+
+
+def test_blank_lines_make_no_sentences():
+    assert split_sentences("\n\n  \n") == []
+
+
+def test_token_offsets_point_into_the_text():
+    text = clean_text("  العراق يتوقع ٧٥٠ ألف طن، بزيادة 12.5% عن 2025.\n\nوقال «المزارع»: نعم")
+    tokens = tokenize(text, split_sentences(text))
+    assert tokens, "expected tokens"
+    for i, token in enumerate(tokens):
+        assert text[token.start : token.end] == token.surface
+        assert token.idx == i
+    assert [t.surface for t in tokens if t.sentence_idx == 1][:3] == ["وقال", "«", "المزارع"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("بلغ 1.3 في المئة", ["بلغ", "1.3", "في", "المئة"]),
+        ("٣٫٥ مليار", ["٣٫٥", "مليار"]),
+        ("1,000,000 دولار", ["1,000,000", "دولار"]),
+        ("عام 2015. ثم", ["عام", "2015", "."]),
+        ("النسبة 5 .3", ["النسبة", "5", ".", "3"]),  # a space before the point: not a decimal
+    ],
+)
+def test_decimals_stay_one_token(text, expected):
+    first = split_sentences(text)[0]
+    assert [t.surface for t in tokenize(text, [first])] == expected
+
+
+def test_tokens_never_cross_sentences():
+    text = "جملة أولى. جملة ثانية."
+    sentences = split_sentences(text)
+    for token in tokenize(text, sentences):
+        s = sentences[token.sentence_idx]
+        assert s.start <= token.start < token.end <= s.end
+
+
+@pytest.mark.parametrize(
+    ("surface", "key"),
+    [
+        ("مُحَمَّد", "محمد"),
+        ("أحمد", "احمد"),
+        ("إسلام", "اسلام"),
+        ("آمنة", "امنه"),
+        ("مستشفى", "مستشفي"),
+        ("٢٠٢٦", "2026"),
+        ("Siemens", "siemens"),
+    ],
+)
+def test_match_key_normalizes(surface, key):
+    assert match_key(surface) == key
+
+
+def test_tokenize_accepts_an_explicit_span():
+    text = "abc def"
+    assert [t.surface for t in tokenize(text, [Span(4, 7)])] == ["def"]
