@@ -17,13 +17,14 @@ run: $(STAMP)
 	$(BIN)/khabar run
 	$(BIN)/khabar report top-entities
 
-## test: lint, then the test suite
+## test: lint (ruff, mypy), then the test suite
 test: $(STAMP) lint
 	$(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

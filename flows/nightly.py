@@ -6,13 +6,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
-from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
 from flows import progress
 from flows.settings import Settings
@@ -54,11 +55,11 @@ class RunSummary:
 
 
 # Bookkeeping steps run in the flow's process; shards run on the task runner.
-take_stock = task(load_state, name="load-state", cache_policy=NONE)
-scan = task(scan_raw, name="scan-raw", cache_policy=NONE)
-hash_files = task(read_facts, name="hash-files", cache_policy=NONE)
-record_files = task(write_files_table, name="write-files-table", cache_policy=NONE)
-record_run = task(write_run_record, name="write-run-record", cache_policy=NONE)
+take_stock = task(name="load-state", cache_policy=NONE)(load_state)
+scan = task(name="scan-raw", cache_policy=NONE)(scan_raw)
+hash_files = task(name="hash-files", cache_policy=NONE)(read_facts)
+record_files = task(name="write-files-table", cache_policy=NONE)(write_files_table)
+record_run = task(name="write-run-record", cache_policy=NONE)(write_run_record)
 
 
 @flow(name="khabar-nightly", log_prints=False)
@@ -168,7 +169,9 @@ def summary_markdown(s: RunSummary) -> str:
 def run_nightly(settings: Settings) -> RunSummary:
     """Run the nightly flow with the task runner the settings ask for."""
     n_workers = settings.workers
-    runner = ThreadPoolTaskRunner(max_workers=1) if n_workers == 1 else ProcessPoolTaskRunner(max_workers=n_workers)
+    runner: TaskRunner[Any] = (
+        ThreadPoolTaskRunner(max_workers=1) if n_workers == 1 else ProcessPoolTaskRunner(max_workers=n_workers)
+    )
     return nightly.with_options(task_runner=runner)(
         raw_dir=str(Path(settings.raw_dir)),
         out_dir=str(Path(settings.out_dir)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -173,38 +174,33 @@ def next_files_table(
     planned_path = {doc_id: path for path, doc_id in plan.to_process}
     for stat in scanned:
         prev = previous.get(stat.path)
-        first_seen = prev.first_seen_run_id if prev else run_id
         fact = plan.facts.get(stat.path)
         if fact is None:
             if prev is not None:  # unchanged: not re-read
                 rows[stat.path] = replace(prev, last_seen_run_id=run_id)
             continue
-        base = dict(
-            path=stat.path,
-            size_bytes=stat.size_bytes,
-            mtime_us=stat.mtime_us,
-            content_hash=fact.content_hash or "",
-            first_seen_run_id=first_seen,
+
+        row = functools.partial(
+            FileRecord,
+            stat.path,
+            stat.size_bytes,
+            stat.mtime_us,
+            fact.content_hash or "",
+            first_seen_run_id=prev.first_seen_run_id if prev else run_id,
             last_seen_run_id=run_id,
         )
         if stat.path in outcomes:
             o = outcomes[stat.path]
-            rows[stat.path] = FileRecord(**base, doc_id=o.doc_id, status=o.status, reason=o.reason, detail=o.detail)
+            rows[stat.path] = row(doc_id=o.doc_id, status=o.status, reason=o.reason, detail=o.detail)
         elif stat.path in plan.duplicates:
             doc_id = plan.duplicates[stat.path]
             owner = outcomes.get(planned_path.get(doc_id, ""))
             if owner is not None and owner.status != "processed":  # the content's document was not made
-                rows[stat.path] = FileRecord(
-                    **base, doc_id=None, status=owner.status, reason=owner.reason, detail=owner.detail
-                )
+                rows[stat.path] = row(doc_id=None, status=owner.status, reason=owner.reason, detail=owner.detail)
             else:
-                rows[stat.path] = FileRecord(**base, doc_id=doc_id, status="duplicate", reason=None, detail=None)
+                rows[stat.path] = row(doc_id=doc_id, status="duplicate", reason=None, detail=None)
         elif fact.content_hash is None or fact.reason is not None:
-            rows[stat.path] = FileRecord(
-                **base, doc_id=None, status="quarantined", reason=fact.reason, detail=fact.detail
-            )
+            rows[stat.path] = row(doc_id=None, status="quarantined", reason=fact.reason, detail=fact.detail)
         else:  # same content as its own earlier document (e.g. only the mtime changed)
-            rows[stat.path] = FileRecord(
-                **base, doc_id=doc_id_for(fact.content_hash), status="processed", reason=None, detail=None
-            )
+            rows[stat.path] = row(doc_id=doc_id_for(fact.content_hash), status="processed", reason=None, detail=None)
     return [rows[p] for p in sorted(rows)]

@@ -137,4 +137,4 @@ def process_shard(spec: ShardSpec) -> ShardResult:
     return result
 
 
-process_shard_task = task(process_shard, name="process-shard", cache_policy=NONE)
+process_shard_task = task(name="process-shard", cache_policy=NONE)(process_shard)

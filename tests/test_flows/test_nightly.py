@@ -173,3 +173,20 @@ def test_a_failing_shard_marks_its_files_failed_and_the_next_run_retries_them(tm
     monkeypatch.undo()
     retried = run_pipeline(raw, out)
     assert (retried.files_read, retried.docs_new, retried.status) == (3, 3, "completed")
+
+
+def test_the_run_leaves_a_markdown_summary_artifact(sample_run):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, ArtifactFilterType
+
+    _, _, summary = sample_run
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["khabar-run-summary"]), type=ArtifactFilterType(any_=["markdown"])
+            )
+        )
+    mine = [a for a in artifacts if summary.run_id in str(a.data)]
+    assert len(mine) == 1
+    assert "| documents new | 12 |" in str(mine[0].data)
+    assert str(mine[0].flow_run_id) == summary.flow_run_id

@@ -142,3 +142,7 @@ def test_packaged_lists_give_each_name_one_type():
     clashes = {k: v for k, v in types_by_key.items() if len(v) > 1}
     assert not clashes
     assert len(extractor.names.phrases) > 500
+
+
+def test_the_extractor_is_built_once_per_process():
+    assert load_extractor("gazetteer") is load_extractor("gazetteer")
