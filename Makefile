@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench bench-ner clean
 
 # Create the virtual environment if missing and install the project (editable) with its dev tools.
 $(STAMP): pyproject.toml
@@ -33,6 +33,10 @@ format: $(STAMP)
 ## bench: end-to-end figures on the shared SaudiNewsNet articles (not part of the tests)
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline_bench.py
+
+## bench-ner: entity quality and speed of each backend on the shared ANERcorp file (several minutes)
+bench-ner: $(STAMP)
+	$(BIN)/python bench/ner_bench.py
 
 clean:
 	rm -rf $(VENV) data/processed/*/ .pytest_cache .ruff_cache

@@ -47,6 +47,22 @@ class Format(StrEnum):
 
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format")]
+NerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ner",
+        help="Entity backend: gazetteer, crf, camel or auto (env KHABAR_NER, default gazetteer)",
+        show_default=False,
+    ),
+]
+NerModelOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--ner-model",
+        help="CRF model file for crf, or a camel-tools NER model folder for camel (env KHABAR_NER_MODEL)",
+        show_default=False,
+    ),
+]
 
 
 class UserError(Exception):
@@ -98,6 +114,8 @@ def run(
             show_default=False,
         ),
     ] = None,
+    ner: NerOpt = None,
+    ner_model: NerModelOpt = None,
 ) -> None:
     """Process new and changed articles under the raw folder into the Parquet tables.
 
@@ -108,13 +126,27 @@ def run(
     Example: `khabar run --raw data/raw --out data/processed --workers 2`
     """
     try:
-        settings = _settings(raw_dir=raw, out_dir=out, workers=workers, shard_size=shard_size)
+        settings = _settings(
+            raw_dir=raw, out_dir=out, workers=workers, shard_size=shard_size, ner=ner, ner_model=ner_model
+        )
         if not settings.raw_dir.is_dir():
             raise UserError(f"the raw folder {settings.raw_dir} does not exist or is not a folder")
+        _check_ner(settings)
         summary = _run_with_progress(settings)
     except UserError as exc:
         raise _fail(str(exc)) from None
     _print_summary(summary, settings.out_dir)
+
+
+def _check_ner(settings) -> None:
+    """Fail before any work when the entity backend cannot load (unknown, or its model is missing)."""
+    from flows.nightly import ner_config
+    from tasks.entities import NerConfigError
+
+    try:
+        ner_config(settings)
+    except NerConfigError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _run_with_progress(settings):
@@ -251,6 +283,133 @@ def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: Format, ti
             table.add_row(*("" if v is None else str(v) for v in row))
         stdout.print(table)
         stdout.print(f"({len(rows)} rows)", highlight=False)
+
+
+ner_app = typer.Typer(
+    help="Entity extraction: train a CRF, evaluate a backend on gold CoNLL data, tag a text.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(ner_app, name="ner")
+
+
+@ner_app.command("train")
+def ner_train(
+    conll: Annotated[Path, typer.Option("--conll", help="Training data: CoNLL/IOB2, one `TOKEN TAG` per line")],
+    out_model: Annotated[Path, typer.Option("--out", help="Model file to write")],
+    unlabelled: Annotated[
+        Path | None,
+        typer.Option("--unlabelled", help="Folder of raw .txt news to learn word clusters from (optional)"),
+    ] = None,
+    max_iterations: Annotated[int, typer.Option("--max-iterations", min=1, help="L-BFGS iterations")] = 150,
+) -> None:
+    """Train the `crf` backend on a CoNLL/IOB2 corpus (word clusters come from the corpus and --unlabelled).
+
+    Example: `khabar ner train --conll train.conll --unlabelled data/raw --out models/ner.crf`
+    """
+    from tasks.corpus import unlabelled_sentences
+    from tasks.entities.bio import ConllFormatError, read_conll
+    from tasks.entities.crf import train
+
+    try:
+        gold = _read_gold(conll, read_conll, ConllFormatError)
+        if unlabelled is not None and not unlabelled.is_dir():
+            raise UserError(f"the unlabelled folder {unlabelled} does not exist or is not a folder")
+        extra = list(unlabelled_sentences(unlabelled)) if unlabelled else []
+        with stderr.status("training the CRF"):
+            report = train(gold, out_model, unlabelled=extra, max_iterations=max_iterations)
+    except UserError as exc:
+        raise _fail(str(exc)) from None
+    stdout.print(
+        f"trained on {report.n_sentences} sentences ({report.n_tokens} tokens), "
+        f"{report.n_unlabelled_sentences} unlabelled sentences, {report.vocabulary} clustered words "
+        f"in {report.seconds:.1f} s -> {report.path} (sha256 {report.model_hash[:12]})",
+        highlight=False,
+    )
+
+
+@ner_app.command("evaluate")
+def ner_evaluate(
+    gold_file: Annotated[Path, typer.Option("--gold", help="Gold CoNLL/IOB2 file; its tokens are tagged as given")],
+    backend: Annotated[str, typer.Option("--backend", help="gazetteer, crf, camel or auto")] = "gazetteer",
+    ner_model: NerModelOpt = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json")] = Format.table,
+) -> None:
+    """Entity-level precision, recall and F1 per type and micro-averaged (seqeval, strict IOB2).
+
+    Example: `khabar ner evaluate --gold dev.conll --backend crf --ner-model models/ner.crf --format json`
+    """
+    from tasks.entities.bio import ConllFormatError, read_conll
+    from tasks.entities.evaluate import evaluate
+
+    try:
+        gold = _read_gold(gold_file, read_conll, ConllFormatError)
+        scores = evaluate(_extractor(backend, ner_model), gold)
+    except UserError as exc:
+        raise _fail(str(exc)) from None
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(scores.as_json(), ensure_ascii=False, indent=1) + "\n")
+        return
+    table = Table("type", "precision", "recall", "f1", "support", title=f"{scores.backend} on {gold_file.name}")
+    for name, row in [*sorted(scores.per_type.items()), ("micro", scores.micro)]:
+        table.add_row(name, *(f"{row[k]:.3f}" for k in ("precision", "recall", "f1")), str(row["support"]))
+    stdout.print(table)
+    stdout.print(
+        f"{scores.n_sentences} sentences, {scores.n_tokens} tokens in {scores.seconds:.2f} s "
+        f"({scores.n_tokens / max(scores.seconds, 1e-9):,.0f} words/s)",
+        highlight=False,
+    )
+
+
+@ner_app.command("tag")
+def ner_tag(
+    text: Annotated[str, typer.Argument(help="Arabic text to tag")],
+    backend: Annotated[str, typer.Option("--backend", help="gazetteer, crf, camel or auto")] = "gazetteer",
+    ner_model: NerModelOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Print the entities found in a text: type, surface, canonical key and character offsets.
+
+    Example: `khabar ner tag "قال وزير الخارجية سيرغي لافروف في موسكو"`
+    """
+    from tasks.clean import clean_text
+    from tasks.segment import split_sentences, tokenize
+
+    try:
+        extractor = _extractor(backend, ner_model)
+    except UserError as exc:
+        raise _fail(str(exc)) from None
+    cleaned = clean_text(text)
+    tokens = tokenize(cleaned, split_sentences(cleaned))
+    rows = []
+    for m in extractor.extract(tokens):
+        start, end = tokens[m.token_start].start, tokens[m.token_end - 1].end
+        rows.append((m.type, cleaned[start:end], m.canonical_key, start, end))
+    _print_rows(["type", "surface", "canonical_key", "char_start", "char_end"], rows, fmt)
+
+
+def _read_gold(path: Path, read_conll, format_error):
+    if not path.is_file():
+        raise UserError(f"no CoNLL file at {path}")
+    try:
+        gold = read_conll(path)
+    except format_error as exc:
+        raise UserError(str(exc)) from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8 text") from None
+    if not gold:
+        raise UserError(f"{path} holds no sentences")
+    return gold
+
+
+def _extractor(backend: str, model: Path | None):
+    from tasks.entities import NerConfig, NerConfigError, load_extractor
+    from tasks.entities.crf import ModelFileError
+
+    try:
+        return load_extractor(NerConfig(backend=backend, model=str(model) if model else None))
+    except (NerConfigError, ModelFileError) as exc:
+        raise UserError(str(exc)) from None
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTa
 
 from flows import progress
 from flows.settings import Settings
+from tasks.entities import NerConfig, resolve
 from tasks.inventory import (
     Outcome,
     files_to_read,
@@ -69,8 +71,7 @@ def nightly(
     workers: int,
     shard_size: int,
     max_file_bytes: int,
-    ner_backend: str = "gazetteer",
-    gazetteer_files: tuple[str, ...] = (),
+    ner: NerConfig,
 ) -> RunSummary:
     """Process new and changed files under raw_dir into the Parquet tables under out_dir."""
     started_at = datetime.now(UTC)
@@ -84,8 +85,7 @@ def nightly(
 
     groups = split_into_shards([path for path, _ in plan.to_process], shard_size, workers)
     specs = [
-        ShardSpec(f"{run_id}-{i:05d}", raw_dir, out_dir, tuple(group), run_id, ner_backend, tuple(gazetteer_files))
-        for i, group in enumerate(groups)
+        ShardSpec(f"{run_id}-{i:05d}", raw_dir, out_dir, tuple(group), run_id, ner) for i, group in enumerate(groups)
     ]
     results, outcomes = _run_shards(specs)
 
@@ -178,6 +178,18 @@ def run_nightly(settings: Settings) -> RunSummary:
         workers=n_workers,
         shard_size=settings.shard_size,
         max_file_bytes=settings.max_file_bytes,
-        ner_backend=settings.ner,
-        gazetteer_files=tuple(str(p) for p in settings.gazetteers),
+        ner=ner_config(settings),
+    )
+
+
+def ner_config(settings: Settings) -> NerConfig:
+    """The entity backend the settings ask for, resolved (auto made concrete) and checked to load."""
+    return resolve(
+        NerConfig(
+            backend=settings.ner,
+            model=str(settings.ner_model) if settings.ner_model else None,
+            gazetteer_files=tuple(str(p) for p in settings.gazetteers),
+            threads=max(1, (os.cpu_count() or 1) // settings.workers),
+            quantize=settings.ner_quantize,
+        )
     )

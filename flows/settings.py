@@ -19,5 +19,9 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="Worker processes for shards")
     shard_size: int = Field(500, ge=1, description="Documents per shard task")
     max_file_bytes: int = Field(50_000_000, ge=1, description="Larger input files are quarantined unread")
-    ner: str = Field("gazetteer", description="Entity extraction backend")
+    ner: str = Field("gazetteer", description="Entity backend: gazetteer | crf | camel | auto")
+    ner_model: Path | None = Field(None, description="CRF model file (crf), or camel-tools NER model folder (camel)")
+    ner_quantize: bool = Field(
+        False, description="int8 dynamic quantization of the camel model (faster, labels may differ)"
+    )
     gazetteers: tuple[Path, ...] = Field((), description="Extra gazetteer TSV files (type, name, variants)")

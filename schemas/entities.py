@@ -29,5 +29,12 @@ ENTITIES = table_schema(
         column(
             "extractor_version", pa.string(), "Version of that extractor (with its resources' hash)", nullable=False
         ),
+        column(
+            "extractor_model_hash",
+            pa.string(),
+            "sha256 of the extractor's model or lists (CRF model file, camel model folder, gazetteer lists)",
+            nullable=False,
+        ),
     ],
+    version=2,
 )

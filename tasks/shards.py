@@ -13,7 +13,7 @@ from prefect.cache_policies import NONE
 
 from schemas import TABLES
 from tasks.documents import Document, content_hash, doc_id_for, process_document
-from tasks.entities import EntityExtractor, load_extractor
+from tasks.entities import EntityExtractor, NerConfig, load_extractor
 from tasks.inventory import Outcome
 from tasks.quarantine import PROCESSING_ERROR, UNREADABLE, QuarantineError
 from tasks.storage import part_path, to_arrow, write_parquet
@@ -28,8 +28,7 @@ class ShardSpec:
     out_dir: str
     paths: tuple[str, ...]
     run_id: str
-    ner_backend: str = "gazetteer"
-    gazetteer_files: tuple[str, ...] = ()
+    ner: NerConfig = field(default_factory=NerConfig)
 
 
 @dataclass
@@ -99,13 +98,14 @@ def shard_tables(
             e["sentence_idx"].append(ent.sentence_idx)
             e["extractor"].append(extractor.name)
             e["extractor_version"].append(extractor.version)
+            e["extractor_model_hash"].append(extractor.model_hash)
     return {name: to_arrow(cols[name], TABLES[name]) for name in ("sentences", "tokens", "entities", "documents")}
 
 
 def process_shard(spec: ShardSpec) -> ShardResult:
     """Read, process and write one shard; a bad file is quarantined, never fatal to the shard."""
     started = time.perf_counter()
-    extractor = load_extractor(spec.ner_backend, spec.gazetteer_files)
+    extractor = load_extractor(spec.ner)
     result = ShardResult(spec.part)
     docs: list[Document] = []
     for rel_path in spec.paths:

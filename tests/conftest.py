@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -12,6 +13,12 @@ _PREFECT_HOME = Path(tempfile.mkdtemp(prefix="khabar-test-prefect-"))
 os.environ["PREFECT_HOME"] = str(_PREFECT_HOME)
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("PREFECT_PROFILE", None)
+# camel-tools reads its data folder when camel_tools.data is first imported, and downloads a
+# catalogue if none is there: point it at a folder with a minimal catalogue, and stay offline.
+CAMEL_DATA = Path(tempfile.mkdtemp(prefix="khabar-test-camel-"))
+os.environ["CAMELTOOLS_DATA"] = str(CAMEL_DATA)
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 from flows.prefect_api import quiet_prefect_environment  # noqa: E402
 
@@ -19,6 +26,9 @@ quiet_prefect_environment()
 
 import pytest  # noqa: E402
 from fixtures.make_sample_corpus import write_corpus  # noqa: E402
+from fixtures.tiny_camel_model import catalogue_json  # noqa: E402
+
+(CAMEL_DATA / "catalogue.json").write_text(json.dumps(catalogue_json()), encoding="utf-8")
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,6 +42,17 @@ def prefect_api_url():
         api.wait_ready()
         yield api.url
     shutil.rmtree(_PREFECT_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_camel_model() -> Path:
+    """The tiny camel NER model, installed where camel-tools looks for it (CAMELTOOLS_DATA)."""
+    from fixtures.tiny_camel_model import build_tiny_model
+
+    folder = CAMEL_DATA / "data" / "ner" / "arabert"
+    if not (folder / "config.json").exists():
+        build_tiny_model(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

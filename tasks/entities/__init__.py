@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Protocol
 
 from tasks.segment import Token
@@ -23,24 +24,92 @@ class Mention:
 class EntityExtractor(Protocol):
     name: str
     version: str
+    model_hash: str  # sha256 of what the extractor learned or looks up: model file, model folder, lists
 
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
         """Mentions in a document's tokens, in order, non-overlapping, never crossing a sentence."""
         ...
 
 
-BACKENDS = ("gazetteer",)
+BACKENDS = ("gazetteer", "crf", "camel", "auto")
 
 
-class UnknownBackendError(ValueError):
-    pass
+class NerConfigError(ValueError):
+    """A backend that cannot be used as asked (unknown, or its model is missing)."""
+
+
+UnknownBackendError = NerConfigError
+
+
+@dataclass(frozen=True)
+class NerConfig:
+    """Which extractor to build: plain values, so shard tasks can carry it to any worker."""
+
+    backend: str = "gazetteer"
+    model: str | None = None  # a CRF model file, or a camel-tools NER model folder
+    gazetteer_files: tuple[str, ...] = ()  # user lists (a watch list), used by every backend
+    threads: int | None = None  # torch threads per worker (camel)
+    quantize: bool = False  # int8 dynamic quantization (camel, opt-in)
+
+
+def resolve(config: NerConfig) -> NerConfig:
+    """Turn `auto` into a concrete backend and check that the chosen one can load; fails fast and clearly.
+
+    auto = camel if its model is installed, else crf if a model file is configured, else gazetteer.
+    """
+    from tasks.entities import camel
+
+    backend = config.backend
+    if backend not in BACKENDS:
+        raise NerConfigError(f"unknown NER backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    if backend == "auto":
+        model_is_folder = config.model is not None and Path(config.model).is_dir()
+        if camel.model_installed(config.model if model_is_folder else None):
+            backend = "camel"
+        elif config.model is not None and Path(config.model).is_file():
+            backend = "crf"
+        else:
+            backend = "gazetteer"
+        config = replace(config, backend=backend, model=config.model if backend != "gazetteer" else None)
+    if backend == "crf":
+        if not config.model:
+            raise NerConfigError(
+                "the crf backend needs a model file: --ner-model MODEL (train one with `khabar ner train`)"
+            )
+        if not Path(config.model).is_file():
+            raise NerConfigError(f"no CRF model file at {config.model}")
+    if backend == "camel":
+        try:
+            camel.require_model(config.model)
+        except camel.ModelNotInstalledError as exc:
+            raise NerConfigError(str(exc)) from None
+    for path in config.gazetteer_files:
+        if not Path(path).is_file():
+            raise NerConfigError(f"no gazetteer file at {path}")
+    return config
 
 
 @functools.cache
-def load_extractor(backend: str, gazetteer_files: tuple[str, ...] = ()) -> EntityExtractor:
-    """The extractor for a backend name, built once per process (workers reuse it across shards)."""
-    if backend == "gazetteer":
+def load_extractor(config: NerConfig | str = "gazetteer") -> EntityExtractor:
+    """The extractor for a configuration, built once per process (workers reuse it across shards)."""
+    if isinstance(config, str):
+        config = NerConfig(backend=config)
+    config = resolve(config)
+    extractor: EntityExtractor
+    if config.backend == "gazetteer":
         from tasks.entities.gazetteer import GazetteerExtractor
 
-        return GazetteerExtractor.from_resources(extra_files=gazetteer_files)
-    raise UnknownBackendError(f"unknown NER backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+        return GazetteerExtractor.from_resources(extra_files=config.gazetteer_files)
+    if config.backend == "crf":
+        from tasks.entities.crf import CRFExtractor
+
+        extractor = CRFExtractor(config.model or "")
+    else:
+        from tasks.entities.camel import CamelExtractor
+
+        extractor = CamelExtractor(config.model, threads=config.threads, quantize=config.quantize)
+    if config.gazetteer_files:
+        from tasks.entities.gazetteer import WatchList
+
+        return WatchList(extractor, config.gazetteer_files)
+    return extractor

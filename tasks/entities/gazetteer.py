@@ -13,17 +13,24 @@ from typing import Generic, TypeVar
 from camel_tools.utils.dediac import dediac_ar
 from camel_tools.utils.normalize import normalize_alef_ar
 
-from tasks.entities import Mention
+from tasks.entities import EntityExtractor, Mention
 from tasks.entities.keys import canonical_key, match_key, phrase_key, proclitic_readings
 from tasks.segment import Token
 
-VERSION = "1"
-_LIST_FILES = {"PERS": "persons.tsv", "ORG": "organizations.tsv", "LOC": "locations.tsv"}
+VERSION = "2"
+_LIST_FILES = {"PERS": "persons.tsv", "ORG": "organizations.tsv", "LOC": "locations.tsv", "MISC": "misc.tsv"}
 _NAME_JOINERS = frozenset({"بن", "ابن", "بنت", "عبد", "ابو", "ابي", "ال", "ام"})
 _MAX_NAME_TOKENS = 4
 _MAX_ORG_COMPLEMENT = 4
 _MAX_TITLE_SKIP = 6
-_TITLE_QUALIFIERS = frozenset({"السابق", "الحالي", "الجديد", "المنتهيه", "ولايته", "العام", "الاعلي", "التنفيذي"})
+_GOD = "الله"
+_COMPOUND_STARTS = frozenset({"عبد", "ابو"})
+_QUOTES = frozenset("\"'«»“”‘’")
+_PRONOUN_SUFFIXES = ("هم", "هما", "كم", "هن", "ها")
+_TITLE_QUALIFIERS = frozenset(
+    {"السابق", "الحالي", "الجديد", "المنتهيه", "ولايته", "العام", "الاعلي", "التنفيذي"}
+    | {"صاحب", "السمو", "سمو", "الملكي", "جلاله", "فخامه", "معالي", "سعاده", "سماحه", "الشيخ", "اول"}
+)
 
 V = TypeVar("V")
 
@@ -73,14 +80,17 @@ class GazetteerExtractor:
         names: PhraseIndex[GazetteerEntry],
         cues: PhraseIndex[str],
         given_names: frozenset[str],
+        common_word_names: frozenset[str],
         stopwords: frozenset[str],
-        version: str,
+        model_hash: str,
     ) -> None:
         self.names = names
         self.cues = cues
         self.given_names = given_names
+        self.common_word_names = common_word_names
         self.stopwords = stopwords
-        self.version = version
+        self.model_hash = model_hash
+        self.version = f"{VERSION}+{model_hash[:12]}"
 
     @classmethod
     def from_resources(cls, extra_files: Iterable[str] = ()) -> GazetteerExtractor:
@@ -105,9 +115,15 @@ class GazetteerExtractor:
         stop_text = _resource("stopwords.txt")
         for text in (cue_text, given_text, stop_text):
             digest.update(text.encode())
-        given = frozenset(strict_key(row[0]) for row in _rows(given_text))
-        stopwords = frozenset(strict_key(row[0]) for row in _rows(stop_text))
-        return cls(names, cues, given, stopwords, f"{VERSION}+{digest.hexdigest()[:12]}")
+        given_rows = list(_rows(given_text))
+        return cls(
+            names,
+            cues,
+            given_names=frozenset(strict_key(row[0]) for row in given_rows),
+            common_word_names=frozenset(strict_key(row[0]) for row in given_rows if row[1:] == ["common-word"]),
+            stopwords=frozenset(strict_key(row[0]) for row in _rows(stop_text)),
+            model_hash=digest.hexdigest(),
+        )
 
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
         keys = [t.key for t in tokens]
@@ -146,20 +162,32 @@ class _SentenceTagger:
         return self.found
 
     def _step(self, i: int) -> int:
-        named = self.g.names.longest_at(self.keys, i, self.end)
+        named = self._name_at(i)
         cue = self.g.cues.longest_at(self.keys, i, self.end)
         if named and (not cue or named[0] >= cue[0]):
             return self._emit_name(i, named)
         if cue:
             length, reading, kind = cue
+            j = i + length
             if kind == "ORG":
                 return self._organisation(i, length, reading)
+            if kind == "ORG_NAME":
+                return self._organisation_name(j)
             if kind == "PERS":
-                return self._titled_person(i + length)
-            return self._place(i + length)
-        if self._given_name_reading(i) is not None:
+                return self._titled_person(j)
+            if kind == "SPEECH":
+                return self._speaker(j)
+            return self._place(j)
+        if self._given_name_reading(i) is not None or self._is_compound_name_start(i):
             return self._person(i, require_surname=True)
         return i + 1
+
+    def _is_compound_name_start(self, i: int) -> bool:
+        """عبد الله، عبد الرحمن، أبو مازن: a compound first name starts with عبد or أبو."""
+        return i + 1 < self.end and bool(_COMPOUND_STARTS.intersection(proclitic_readings(self.keys[i])))
+
+    def _name_at(self, i: int) -> tuple[int, str, GazetteerEntry] | None:
+        return self.g.names.longest_at(self.keys, i, self.end)
 
     def _emit(self, type_: str, start: int, end: int, key: str) -> int:
         self.found.append(Mention(type_, start, end, key))
@@ -169,11 +197,13 @@ class _SentenceTagger:
         length, _, entry = named
         return self._emit(entry.type, i, i + length, entry.canonical_key)
 
+    # Organisations
+
     def _organisation(self, i: int, length: int, reading: str) -> int:
-        """A head noun (وزارة، شركة، جامعة...) and its complement: words with the article or known names."""
+        """A head noun (وزارة، جامعة، مجلس...) and its complement: words with the article or known names."""
         j = i + length
         while j < self.end and j - (i + length) < _MAX_ORG_COMPLEMENT:
-            named = self.g.names.longest_at(self.keys, j, self.end)
+            named = self._name_at(j)
             if named and named[2].type != "ORG":
                 j += named[0]
             elif self._is_complement_word(j):
@@ -184,16 +214,43 @@ class _SentenceTagger:
             return i + length
         return self._emit("ORG", i, j, canonical_key([reading, *self.keys[i + 1 : j]]))
 
+    def _organisation_name(self, j: int) -> int:
+        """The name after صحيفة، نادي، وكالة...: up to three words, ending before an adjective or a stop."""
+        while j < self.end and not _is_word(self.tokens[j].surface) and self.tokens[j].surface in _QUOTES:
+            j += 1
+        if j >= self.end:
+            return j
+        named = self._name_at(j)
+        if named:
+            if named[2].type == "ORG":
+                return self._emit_name(j, named)
+            return self._emit("ORG", j, j + named[0], named[2].canonical_key)
+        k = j
+        while k < self.end and k - j < 3 and self._is_org_name_word(k, first=k == j):
+            k += 1
+        if k == j:
+            return j
+        return self._emit("ORG", j, k, canonical_key(self.keys[j:k]))
+
+    def _is_org_name_word(self, k: int, *, first: bool) -> bool:
+        if self.strict[k] in self.g.stopwords or not _is_word(self.tokens[k].surface):
+            return False
+        if not first and (self._is_adjective(k) or self.strict[k].startswith("و")):
+            return False
+        return not self.g.cues.longest_at(self.keys, k, self.end)
+
     def _is_complement_word(self, j: int) -> bool:
         if self.strict[j] in self.g.stopwords or not _is_word(self.tokens[j].surface):
             return False
         return self.keys[j].startswith("ال") or self.strict[j] in self.g.given_names
 
+    # People
+
     def _titled_person(self, j: int) -> int:
         """After a title: skip adjectives and the organisation or place it names, then read a name."""
         skipped = 0
         while j < self.end and skipped < _MAX_TITLE_SKIP:
-            named = self.g.names.longest_at(self.keys, j, self.end)
+            named = self._name_at(j)
             if named and named[2].type == "PERS":
                 return self._emit_name(j, named)
             if named:
@@ -207,7 +264,15 @@ class _SentenceTagger:
                 else:
                     break
             skipped += 1
-        return self._person(j, require_surname=False) if j < self.end else j
+        return self._person(j, require_surname=False, titled=True) if j < self.end else j
+
+    def _speaker(self, j: int) -> int:
+        """After a reporting verb (قال، أكد...): a name that is not a common noun is the speaker."""
+        if j >= self.end or self.keys[j].startswith("ال") or self._name_at(j):
+            return j
+        if self.g.cues.longest_at(self.keys, j, self.end):
+            return j
+        return self._person(j, require_surname=False, titled=True)
 
     def _is_adjective(self, j: int) -> bool:
         """A qualifier after a title: السابق، or a nisba adjective such as الروسي، السعودية."""
@@ -220,13 +285,15 @@ class _SentenceTagger:
             and self.strict[j] not in self.g.given_names
         )
 
-    def _person(self, i: int, *, require_surname: bool) -> int:
+    def _person(self, i: int, *, require_surname: bool, titled: bool = False) -> int:
         if not self._can_start_name(i):
             return i + 1
         j = i + 1
         while j < self.end and j - i < _MAX_NAME_TOKENS:
             key = self.keys[j]
-            if key in _NAME_JOINERS and j + 1 < self.end and self._can_continue_name(j + 1):
+            if key == _GOD and j > i:  # عبد الله، نصر الله: part of the name
+                j += 1
+            elif key in _NAME_JOINERS and j + 1 < self.end and self._can_continue_name(j + 1, after_joiner=True):
                 j += 2
             elif self._can_continue_name(j):
                 j += 1
@@ -234,10 +301,27 @@ class _SentenceTagger:
                     break  # a family name with the article ends the name
             else:
                 break
-        if require_surname and j == i + 1:
+        first = self._given_name_reading(i)
+        if (require_surname or (first is not None and self._is_common_word_name(i))) and j == i + 1:
+            return i + 1  # a lone first name, or a name that is also a word (علي، أمل), is not enough
+        if not titled and first is not None and self._is_common_word_name(i) and not self._strong_second(i + 1):
             return i + 1
-        first = self._given_name_reading(i) or self.keys[i]
-        return self._emit("PERS", i, j, canonical_key([first, *self.keys[i + 1 : j]]))
+        return self._emit("PERS", i, j, canonical_key([first or self.keys[i], *self.keys[i + 1 : j]]))
+
+    def _is_common_word_name(self, i: int) -> bool:
+        reading = self._given_name_reading(i)
+        return reading is not None and any(r in self.g.common_word_names for r in proclitic_readings(self.strict[i]))
+
+    def _strong_second(self, j: int) -> bool:
+        """After a name that is also a word, only a clear name part continues it."""
+        if j >= self.end:
+            return False
+        key = self.keys[j]
+        return (
+            self.strict[j] in self.g.given_names
+            or key in _NAME_JOINERS
+            or (key.startswith("ال") and key.endswith("ي") and self.strict[j] not in self.g.stopwords)
+        )
 
     def _given_name_reading(self, i: int) -> str | None:
         """The given name a word is, once proclitics are stripped (ومحمد -> محمد), if any."""
@@ -249,15 +333,15 @@ class _SentenceTagger:
         return None
 
     def _can_start_name(self, i: int) -> bool:
-        if self._given_name_reading(i) is not None:
+        if self._given_name_reading(i) is not None or self._is_compound_name_start(i):
             return True
-        if self.strict[i] in self.g.stopwords or self.keys[i].startswith("ال") or not _is_word(self.tokens[i].surface):
+        if self.strict[i] in self.g.stopwords or self.keys[i].startswith("ال"):
             return False
-        return not self.g.names.longest_at(self.keys, i, self.end) and not self.g.cues.longest_at(
-            self.keys, i, self.end
-        )
+        if not _is_word(self.tokens[i].surface) or _has_pronoun_suffix(self.strict[i]):
+            return False
+        return not self._name_at(i) and not self.g.cues.longest_at(self.keys, i, self.end)
 
-    def _can_continue_name(self, j: int) -> bool:
+    def _can_continue_name(self, j: int, *, after_joiner: bool = False) -> bool:
         key, strict = self.keys[j], self.strict[j]
         if self.tokens[j].surface.isascii() != self.tokens[j - 1].surface.isascii():
             return False  # a name does not switch scripts: Lucas Moreira, not Lucas Moreira الهدف
@@ -265,18 +349,22 @@ class _SentenceTagger:
             return True
         if strict in self.g.stopwords or not _is_word(self.tokens[j].surface):
             return False
-        if strict.startswith("و") and strict[1:] in self.g.given_names:
-            return False  # وتوماس starts the next name of a list
-        if self.g.cues.longest_at(self.keys, j, self.end) or self.g.names.longest_at(self.keys, j, self.end):
+        if strict.startswith("و") and not after_joiner:
+            return False  # وتوماس starts the next name of a list; وإخراج is the next clause
+        if _has_pronoun_suffix(strict):
+            return False
+        if self.g.cues.longest_at(self.keys, j, self.end) or self._name_at(j):
             return False
         # Imperfect verbs (يؤكد، تقول) often follow a name; names starting so are in the given-name list.
         return not (key[0] in "يتن" and len(key) >= 4 and not self.tokens[j].surface.isascii())
+
+    # Places
 
     def _place(self, j: int) -> int:
         """After a place head (مدينة، محافظة...): one or two name words form a place."""
         if j >= self.end:
             return j
-        named = self.g.names.longest_at(self.keys, j, self.end)
+        named = self._name_at(j)
         if named:
             return self._emit_name(j, named)
         if self.strict[j] in self.g.stopwords or not _is_word(self.tokens[j].surface):
@@ -285,6 +373,11 @@ class _SentenceTagger:
         if k < self.end and self.keys[k].startswith("ال") and self._is_complement_word(k):
             k += 1
         return self._emit("LOC", j, k, canonical_key(self.keys[j:k]))
+
+
+def _has_pronoun_suffix(strict: str) -> bool:
+    """لإقناعهم، ومرافقوها: an attached pronoun marks a common word, not a name."""
+    return len(strict) >= 5 and strict.endswith(_PRONOUN_SUFFIXES)
 
 
 @functools.lru_cache(maxsize=1 << 18)
@@ -323,3 +416,36 @@ def _rows(text: str) -> Iterator[list[str]]:
 
 def _resource(filename: str) -> str:
     return resources.files("tasks.entities").joinpath("resources", filename).read_text(encoding="utf-8")
+
+
+class WatchList:
+    """User lists over another backend: their matches replace the backend's overlapping mentions."""
+
+    def __init__(self, inner: EntityExtractor, files: Iterable[str]) -> None:
+        self.inner = inner
+        self.names: PhraseIndex[GazetteerEntry] = PhraseIndex()
+        digest = hashlib.sha256()
+        for path in files:
+            text = Path(path).read_text(encoding="utf-8")
+            digest.update(text.encode())
+            for row in _rows(text):
+                _add_name(self.names, row[0], row[1:])
+        self.name = inner.name
+        self.version = f"{inner.version}+watch-{digest.hexdigest()[:8]}"
+        self.model_hash = hashlib.sha256(f"{inner.model_hash}:{digest.hexdigest()}".encode()).hexdigest()
+
+    def extract(self, tokens: Sequence[Token]) -> list[Mention]:
+        keys = [t.key for t in tokens]
+        watched: list[Mention] = []
+        for start, end in _sentence_ranges(tokens):
+            i = start
+            while i < end:
+                found = self.names.longest_at(keys, i, end)
+                if found:
+                    watched.append(Mention(found[2].type, i, i + found[0], found[2].canonical_key))
+                    i += found[0]
+                else:
+                    i += 1
+        taken = {i for m in watched for i in range(m.token_start, m.token_end)}
+        kept = [m for m in self.inner.extract(tokens) if not taken.intersection(range(m.token_start, m.token_end))]
+        return sorted(kept + watched, key=lambda m: m.token_start)

@@ -137,3 +137,93 @@ def test_report_top_entities_as_json(processed):
     assert {r["type"] for r in rows} >= {"PERS", "LOC", "ORG"}
     riyadh = next(r for r in rows if r["canonical_key"] == "الرياض")
     assert riyadh["type"] == "LOC" and riyadh["n_mentions"] >= 3 and riyadh["n_documents"] == 2
+
+
+@pytest.fixture(scope="module")
+def crf_model(tmp_path_factory) -> tuple[Path, Path]:
+    from fixtures.conll_sample import write_conll
+
+    folder = tmp_path_factory.mktemp("ner-cli")
+    conll = write_conll(folder / "train.conll")
+    result = runner.invoke(
+        app, ["ner", "train", "--conll", str(conll), "--out", str(folder / "m.crf"), "--max-iterations", "40"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("trained on 120 sentences")
+    return conll, folder / "m.crf"
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "tag"])
+def test_ner_commands_have_help_with_an_example(command):
+    result = runner.invoke(app, ["ner", command, "--help"])
+    assert result.exit_code == 0 and f"khabar ner {command}" in result.output
+
+
+def test_ner_evaluate_json_has_the_documented_keys(crf_model):
+    conll, model = crf_model
+    result = runner.invoke(
+        app, ["ner", "evaluate", "--gold", str(conll), "--backend", "crf", "--ner-model", str(model), "-f", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output)
+    assert set(scores) == {"backend", "micro", "per_type", "n_sentences", "n_tokens", "seconds"}
+    assert set(scores["per_type"]) == {"PERS", "LOC", "ORG"}
+    assert scores["micro"]["f1"] > 0.9
+
+
+def test_ner_evaluate_table_for_the_gazetteer(crf_model):
+    conll, _ = crf_model
+    result = runner.invoke(app, ["ner", "evaluate", "--gold", str(conll)])
+    assert result.exit_code == 0 and "micro" in result.output and "words/s" in result.output
+
+
+def test_ner_tag_prints_entities_with_offsets():
+    result = runner.invoke(app, ["ner", "tag", "زار وزير الخارجية سيرغي لافروف موسكو", "-f", "csv"])
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [
+        "type,surface,canonical_key,char_start,char_end",
+        "PERS,سيرغي لافروف,سيرغي لافروف,18,30",
+        "LOC,موسكو,موسكو,31,36",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ner", "evaluate", "--gold", "/nonexistent.conll"], "Error: no CoNLL file at /nonexistent.conll"),
+        (["ner", "tag", "نص", "--backend", "crf"], "Error: the crf backend needs a model file"),
+        (["ner", "tag", "نص", "--backend", "bert"], "Error: unknown NER backend 'bert'"),
+    ],
+)
+def test_ner_errors_are_one_sentence(args, message):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and result.output.startswith(message), result.output
+
+
+def test_run_with_camel_but_no_model_fails_before_any_work(tmp_path):
+    result = runner.invoke(
+        app,
+        ["run", "--raw", str(tmp_path), "--out", str(tmp_path / "out"), "--ner", "camel"],
+        env={"CAMELTOOLS_DATA": str(tmp_path / "camel")},
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: the camel-tools NER model is not installed at")
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_with_the_crf_backend_records_it_on_every_entity(tmp_path, crf_model, prefect_api_url):
+    from fixtures.make_sample_corpus import write_corpus
+    from pipeline import read_all, run_pipeline
+
+    _, model = crf_model
+    write_corpus(tmp_path / "raw")
+    summary = run_pipeline(tmp_path / "raw", tmp_path / "out", ner="crf", ner_model=model)
+    assert summary.docs_new == 12
+    entities = read_all(tmp_path / "out", "entities")
+    assert set(entities.column("extractor").to_pylist()) == {"crf"}
+    import hashlib
+
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    assert set(entities.column("extractor_model_hash").to_pylist()) == {digest}
+    (version,) = set(entities.column("extractor_version").to_pylist())
+    assert version.endswith(digest[:12])

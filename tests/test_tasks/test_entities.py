@@ -146,3 +146,29 @@ def test_packaged_lists_give_each_name_one_type():
 
 def test_the_extractor_is_built_once_per_process():
     assert load_extractor("gazetteer") is load_extractor("gazetteer")
+
+
+def test_a_name_introducing_head_is_not_part_of_the_organisation():
+    assert entities("ذكرت صحيفة الأهرام القاهرية") == [("ORG", "الأهرام", "الاهرام")]
+    assert entities("وقال مدرب نادي الزمالك") == [("ORG", "الزمالك", "الزمالك")]
+
+
+def test_the_subject_after_a_reporting_verb_is_a_person():
+    assert entities("وقال كوفيندا إن الاتفاق قريب") == [("PERS", "كوفيندا", "كوفيندا")]
+    assert entities("وقال مسؤولون إن الاتفاق قريب") == []
+
+
+def test_a_first_name_that_is_also_a_word_needs_a_clear_second_part():
+    assert entities("ركز علي الطرق الحديثة") == []
+    assert entities("وصل علي بن حسن العتيبي") == [("PERS", "علي بن حسن العتيبي", "علي بن حسن العتيبي")]
+
+
+def test_god_in_a_compound_name_stays_in_the_name():
+    assert entities("استقبل عبد الله الخطيب الوفد") == [("PERS", "عبد الله الخطيب", "عبد الله الخطيب")]
+
+
+def test_currencies_and_events_are_misc():
+    assert entities("ارتفع الدولار قبل كأس العالم") == [
+        ("MISC", "الدولار", "دولار"),
+        ("MISC", "كأس العالم", "كاس العالم"),
+    ]

@@ -1,0 +1,191 @@
+"""Entity extraction figures: quality on a dev split of the shared ANERcorp training file, speed of each
+backend, and the camel batched predictor against camel-tools' NERecognizer.predict.
+
+Run: .venv/bin/python bench/ner_bench.py [--camel-sentences N] [--skip-camel]
+Needs ../shared/data/anercorp/train.conll and ../shared/data/saudinewsnet (never committed); writes
+nothing into the project. The dev split is the last 10% of the training file's sentences; the CRF
+is trained on the first 90% (and, for the timing of a full model, on all of it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CONLL = SHARED / "data" / "anercorp" / "train.conll"
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def unpack_saudinewsnet(work: Path) -> Path:
+    raw = work / "saudinewsnet"
+    if not raw.exists():
+        zips = sorted((SHARED / "data" / "saudinewsnet").glob("*.zip"))
+        tool = SHARED / "tools" / "saudinewsnet_to_txt.py"
+        subprocess.run([sys.executable, str(tool), str(raw), *map(str, zips)], check=True, capture_output=True)
+    return raw
+
+
+def fmt_scores(s) -> str:
+    per = " · ".join(
+        f"{k} {v['f1']:.3f} (P {v['precision']:.2f} R {v['recall']:.2f})" for k, v in sorted(s.per_type.items())
+    )
+    return f"**{s.micro['f1']:.3f}** (P {s.micro['precision']:.3f} R {s.micro['recall']:.3f}) | {per}"
+
+
+def quality_and_speed(work: Path) -> list[str]:
+    from tasks.corpus import unlabelled_sentences
+    from tasks.entities import load_extractor
+    from tasks.entities.bio import read_conll
+    from tasks.entities.crf import CRFExtractor, train
+    from tasks.entities.evaluate import evaluate
+
+    gold = read_conll(CONLL)
+    cut = int(len(gold) * 0.9)
+    train_part, dev = gold[:cut], gold[cut:]
+    unlabelled = list(unlabelled_sentences(unpack_saudinewsnet(work)))
+    rows = [
+        f"Dev split: last {len(dev)} of {len(gold)} sentences ({sum(len(s.words) for s in dev):,} tokens); "
+        f"CRF trained on the first {len(train_part)} plus word clusters from {len(unlabelled):,} unlabelled "
+        "SaudiNewsNet sentences.",
+        "",
+        "| backend | micro F1 (P, R) | per type F1 | tagging words/s | training |",
+        "|---|---|---|---|---|",
+    ]
+    gz = evaluate(load_extractor("gazetteer"), dev)
+    gz_speed = evaluate(load_extractor("gazetteer"), dev)  # second pass: warm caches, as in a long run
+    rows.append(f"| gazetteer | {fmt_scores(gz)} | {gz_speed.n_tokens / gz_speed.seconds:,.0f} | none |")
+
+    model = work / "dev.crf"
+    report = train(train_part, model, unlabelled=unlabelled)
+    crf = CRFExtractor(model)
+    scores = evaluate(crf, dev)
+    speed = evaluate(crf, dev)
+    rows.append(
+        f"| crf | {fmt_scores(scores)} | {speed.n_tokens / speed.seconds:,.0f} | "
+        f"{report.seconds:.0f} s ({report.n_tokens:,} tokens, {report.vocabulary:,} clustered words) |"
+    )
+    full = train(gold, work / "full.crf", unlabelled=unlabelled)
+    rows += ["", f"CRF on the whole training file ({full.n_tokens:,} tokens): trained in {full.seconds:.0f} s."]
+    return rows
+
+
+def build_bert_base(folder: Path, corpus: Path) -> Path:
+    """A BERT-base-sized token classifier with random weights and a WordPiece vocabulary learned here."""
+    import torch
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertConfig, BertForTokenClassification, BertTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    wordpiece = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
+    wordpiece.train([str(p) for p in sorted(corpus.rglob("*.txt"))], vocab_size=30_000)
+    wordpiece.save_model(str(folder))
+    labels = ["B-LOC", "B-ORG", "B-PERS", "B-MISC", "I-LOC", "I-ORG", "I-PERS", "I-MISC", "O"]
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=wordpiece.get_vocab_size(), id2label=dict(enumerate(labels)),
+                        label2id={x: i for i, x in enumerate(labels)})  # fmt: skip
+    BertForTokenClassification(config).save_pretrained(str(folder))
+    BertTokenizer(str(folder / "vocab.txt"), do_lower_case=False).save_pretrained(str(folder))
+    return folder
+
+
+def time_predictor(kind: str, model: str, sentences_file: str, out_file: str) -> None:
+    """Child process: time one predictor on the sentences, write labels, seconds and peak memory."""
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    sentences = json.loads(Path(sentences_file).read_text())
+    before = rss_mb()
+    if kind == "camel-tools":
+        from camel_tools.ner import NERecognizer
+
+        predictor = NERecognizer(model, use_gpu=False)
+        predict = predictor.predict
+    else:
+        from tasks.entities.camel import BatchedPredictor
+
+        predictor = BatchedPredictor(model, quantize=kind.endswith("int8"))
+        predict = predictor.predict
+    predict(sentences[:2])  # load and warm up
+    started = time.perf_counter()
+    labels = predict(sentences)
+    seconds = time.perf_counter() - started
+    Path(out_file).write_text(
+        json.dumps({"labels": labels, "seconds": seconds, "rss_mb": rss_mb(), "rss_before": before})
+    )
+
+
+def camel_comparison(work: Path, n_sentences: int) -> list[str]:
+    from tasks.entities.bio import read_conll
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from fixtures.tiny_camel_model import catalogue_json
+
+    camel_data = work / "camel-data"
+    camel_data.mkdir(exist_ok=True)
+    (camel_data / "catalogue.json").write_text(json.dumps(catalogue_json()))
+    model = build_bert_base(work / "bert-base", unpack_saudinewsnet(work))
+    gold = read_conll(CONLL)
+    dev = [list(s.words) for s in gold[int(len(gold) * 0.9) :]][:n_sentences]
+    sentences_file = work / "sentences.json"
+    sentences_file.write_text(json.dumps(dev, ensure_ascii=False))
+    results = {}
+    env = {**os.environ, "CAMELTOOLS_DATA": str(camel_data), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    for kind in ("camel-tools", "batched", "batched-int8"):
+        out = work / f"{kind}.json"
+        subprocess.run(
+            [sys.executable, __file__, "--child", kind, str(model), str(sentences_file), str(out)], env=env, check=True
+        )
+        results[kind] = json.loads(out.read_text())
+    words = sum(len(s) for s in dev)
+    base = results["camel-tools"]
+    rows = [
+        "camel backend, BERT-base-sized model with random weights (12 layers, hidden 768, WordPiece vocabulary "
+        f"of 30,000 learned from SaudiNewsNet), {len(dev)} dev sentences ({words:,} words), "
+        f"{os.cpu_count()} CPU threads:",
+        "",
+        "| predictor | words/s | speed-up | labels equal to NERecognizer.predict | peak RSS |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, r in results.items():
+        pairs = zip(r["labels"], base["labels"], strict=True)
+        differ = sum(a != b for x, y in pairs for a, b in zip(x, y, strict=True))
+        same = "yes" if differ == 0 else f"no ({differ} labels differ)"
+        speed_up = base["seconds"] / r["seconds"]
+        rows.append(f"| {kind} | {words / r['seconds']:,.0f} | {speed_up:.1f}x | {same} | {r['rss_mb']:,.0f} MB |")
+    return rows
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        time_predictor(*sys.argv[2:6])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--camel-sentences", type=int, default=96)
+    parser.add_argument("--skip-camel", action="store_true")
+    parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--work", type=Path, help="work folder to keep (default: a temporary one)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="khabar-ner-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    lines = []
+    if not args.skip_quality:
+        lines += [*quality_and_speed(work), ""]
+    if not args.skip_camel:
+        lines += camel_comparison(work, args.camel_sentences)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The CRF backend: training on a small corpus written for the project, tagging, evaluation, IOB2 helpers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fixtures.conll_sample import sentences, write_conll
+
+from tasks.entities import NerConfig, NerConfigError, load_extractor, resolve
+from tasks.entities.bio import (
+    ConllFormatError,
+    labels_from_mentions,
+    read_conll,
+    spans_from_labels,
+    tokens_of_sentences,
+)
+from tasks.entities.crf import CRFExtractor, ModelFileError, train
+from tasks.entities.evaluate import evaluate
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("crf")
+    gold = read_conll(write_conll(folder / "train.conll"))
+    unlabelled = [["زار", "الوفد", "القاهرة", "أمس"]] * 5
+    report = train(gold, folder / "ner.crf", unlabelled=unlabelled, max_iterations=60)
+    assert report.n_sentences == len(gold) == 120 and report.n_unlabelled_sentences == 5
+    return folder / "ner.crf"
+
+
+def test_read_conll_and_reject_bad_tags(tmp_path):
+    path = write_conll(tmp_path / "a.conll")
+    first = read_conll(path)[0]
+    assert first.words[:3] == ("قال", "سامر", "الخطيب") and first.labels[:3] == ("O", "B-PERS", "I-PERS")
+    bad = tmp_path / "bad.conll"
+    bad.write_text("كلمة PERSON\n", encoding="utf-8")
+    with pytest.raises(ConllFormatError, match=r"bad.conll:1: 'PERSON' is not an IOB2 tag"):
+        read_conll(bad)
+
+
+def test_spans_and_labels_round_trip():
+    labels = ["O", "B-PERS", "I-PERS", "B-LOC", "I-ORG", "O", "B-MISC"]
+    spans = list(spans_from_labels(labels))
+    assert spans == [("PERS", 1, 3), ("LOC", 3, 4), ("ORG", 4, 5), ("MISC", 6, 7)]
+    from tasks.entities import Mention
+
+    mentions = [Mention(t, s, e, "") for t, s, e in spans]
+    assert labels_from_mentions(len(labels), mentions) == ["O", "B-PERS", "I-PERS", "B-LOC", "B-ORG", "O", "B-MISC"]
+
+
+def test_tokens_of_sentences_keep_offsets():
+    text, tokens = tokens_of_sentences([["أ", "ب"], ["ج"]])
+    assert [text[t.start : t.end] for t in tokens] == ["أ", "ب", "ج"]
+    assert [t.sentence_idx for t in tokens] == [0, 0, 1]
+
+
+def test_trained_crf_tags_new_sentences(model):
+    extractor = CRFExtractor(model)
+    _, tokens = tokens_of_sentences([["قال", "رامي", "حداد", "في", "بغداد", "إن", "وزارة", "الصحة", "ستبدأ"]])
+    found = [(m.type, m.token_start, m.token_end) for m in extractor.extract(tokens)]
+    assert found == [("PERS", 1, 3), ("LOC", 4, 5), ("ORG", 6, 8)]
+
+
+def test_evaluate_reports_seqeval_scores(model, tmp_path):
+    gold = read_conll(write_conll(tmp_path / "dev.conll", sentences()[:20]))
+    scores = evaluate(CRFExtractor(model), gold).as_json()
+    assert set(scores) == {"backend", "micro", "per_type", "n_sentences", "n_tokens", "seconds"}
+    assert set(scores["micro"]) == {"precision", "recall", "f1", "support"}
+    assert scores["micro"]["f1"] > 0.9 and scores["n_sentences"] == 20
+    assert scores["backend"].startswith("crf ")
+
+
+def test_seqeval_strict_mode_counts_boundary_errors():
+    class Shifted:
+        name, version = "shifted", "0"
+
+        def extract(self, tokens):
+            from tasks.entities import Mention
+
+            return [Mention("PERS", 1, 2, "")]  # gold is PERS over tokens 1-2
+
+    gold = read_conll(write_conll_tmp([[("قال", "O"), ("سامر", "B-PERS"), ("الخطيب", "I-PERS")]]))
+    assert evaluate(Shifted(), gold).micro["f1"] == 0.0
+
+
+def write_conll_tmp(rows):
+    import tempfile
+    from pathlib import Path
+
+    return write_conll(Path(tempfile.mkdtemp()) / "x.conll", rows)
+
+
+def test_model_version_carries_its_hash(model):
+    extractor = load_extractor(NerConfig(backend="crf", model=str(model)))
+    assert extractor.name == "crf" and extractor.version.split("+")[1] == extractor.model_hash[:12]
+
+
+def test_crf_config_errors_are_clear(tmp_path):
+    with pytest.raises(NerConfigError, match="the crf backend needs a model file"):
+        resolve(NerConfig(backend="crf"))
+    with pytest.raises(NerConfigError, match="no CRF model file at"):
+        resolve(NerConfig(backend="crf", model=str(tmp_path / "missing.crf")))
+    junk = tmp_path / "junk.crf"
+    junk.write_text("not a model")
+    with pytest.raises(ModelFileError, match="is not a khabar CRF model"):
+        CRFExtractor(junk)
+
+
+def test_canonical_key_strips_a_proclitic_only_toward_a_more_frequent_word(model):
+    extractor = CRFExtractor(model)
+    extractor.counts.update({"روسيا": 100, "وروسيا": 3, "لبنان": 50, "بنان": 1})
+    assert extractor.canonical(["وروسيا"]) == "روسيا"
+    assert extractor.canonical(["لبنان"]) == "لبنان"
+    assert json.dumps(extractor.meta["params"])
