@@ -117,15 +117,18 @@ class BatchedPredictor:
                 out.append(_Segment(s, tuple(current), (cls_id, *pieces, sep_id), tuple(firsts)))
         return out
 
-    def predict(self, sentences: Sequence[Sequence[str]], batch_size: int = 32) -> list[list[str]]:
-        """One label per word of every sentence (words without word pieces get O)."""
+    def predict(self, sentences: Sequence[Sequence[str]], batch_tokens: int = 1024) -> list[list[str]]:
+        """One label per word of every sentence (words without word pieces get O).
+
+        Segments go in length order, in batches of at most batch_tokens padded word pieces: on a CPU
+        small batches of similar length beat large ones (measured in bench/ner_bench.py).
+        """
         torch = self.torch
         labels = [[OUTSIDE] * len(words) for words in sentences]
         segments = sorted(self.segments(sentences), key=lambda seg: len(seg.piece_ids))
         pad = self.tokenizer.pad_token_id
         with torch.inference_mode():
-            for b in range(0, len(segments), batch_size):
-                batch = segments[b : b + batch_size]
+            for batch in _batches(segments, batch_tokens):
                 width = len(batch[-1].piece_ids)
                 ids = torch.full((len(batch), width), pad, dtype=torch.long)
                 mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -164,6 +167,17 @@ class CamelExtractor:
             for type_, s, e in spans_from_labels(labels):
                 mentions.append(Mention(type_, a + s, a + e, canonical_key([t.key for t in tokens[a + s : a + e]])))
         return mentions
+
+
+def _batches(segments: list[_Segment], batch_tokens: int) -> list[list[_Segment]]:
+    """Consecutive groups of length-sorted segments whose padded size stays within batch_tokens."""
+    out: list[list[_Segment]] = []
+    for seg in segments:
+        if out and (len(out[-1]) + 1) * len(seg.piece_ids) <= batch_tokens:
+            out[-1].append(seg)
+        else:
+            out.append([seg])
+    return out
 
 
 def _folder_hash(folder: Path) -> str:

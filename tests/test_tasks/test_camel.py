@@ -34,7 +34,7 @@ def predictor(tiny_camel_model):
 def test_batched_labels_equal_camel_tools_predict(recognizer, predictor):
     expected = recognizer.predict(SENTENCES)
     assert predictor.predict(SENTENCES) == expected
-    assert predictor.predict(SENTENCES, batch_size=1) == expected
+    assert predictor.predict(SENTENCES, batch_tokens=1) == expected  # one segment per batch
     assert expected[0] == ["O", "B-PERS", "I-PERS", "B-LOC", "O"]
 
 
