@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import sys
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -69,6 +70,10 @@ class UserError(Exception):
     """A problem the user can fix; printed as one sentence, exit code 2."""
 
 
+class JobError(UserError):
+    """A job that could not run (folder in use, Prefect down); printed as one sentence, exit code 1."""
+
+
 @app.callback()
 def main() -> None:
     from flows.prefect_api import quiet_prefect_environment
@@ -121,7 +126,8 @@ def run(
 
     Unchanged files are not re-read and documents already processed are skipped, so a second run
     over the same input writes no new document rows. Exits 0 when the run completes, even if some
-    files were quarantined (see the files table).
+    files were quarantined (see the files table); 1 when a shard failed (its files are retried by
+    the next run) or another run holds the output folder; 2 for bad options.
 
     Example: `khabar run --raw data/raw --out data/processed --workers 2`
     """
@@ -134,8 +140,10 @@ def run(
         _check_ner(settings)
         summary = _run_with_progress(settings)
     except UserError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc), code=1 if isinstance(exc, JobError) else 2) from None
     _print_summary(summary, settings.out_dir)
+    if summary.docs_failed:
+        raise typer.Exit(1)
 
 
 def _check_ner(settings) -> None:
@@ -149,7 +157,7 @@ def _check_ner(settings) -> None:
         raise UserError(str(exc)) from None
 
 
-def _run_with_progress(settings):
+def _run_with_progress(settings, job_name: str = "nightly", selection=None):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from flows import progress
@@ -176,18 +184,21 @@ def _run_with_progress(settings):
 
         try:
             with prefect_api() as api:
-                from flows.nightly import run_nightly  # imported while the server starts
+                from flows.nightly import RunFailedError, run_nightly  # imported while the server starts
+                from flows.reprocess import run_reprocess
 
                 api.wait_ready()
                 bar.update(job, description="taking stock")
                 with progress.listening(on_progress):
+                    if job_name == "reprocess":
+                        return run_reprocess(settings, selection)
                     return run_nightly(settings)
-        except PrefectServerError as exc:
-            raise UserError(str(exc)) from None
+        except (PrefectServerError, RunFailedError) as exc:
+            raise JobError(str(exc)) from None
 
 
 def _print_summary(s, out_dir: Path) -> None:
-    stdout.print(f"[bold]khabar run {s.run_id}[/]: {s.status} in {s.duration_s:.1f} s", highlight=False)
+    stdout.print(f"[bold]khabar {s.kind} run {s.run_id}[/]: {s.status} in {s.duration_s:.1f} s", highlight=False)
     stdout.print(
         f"  files: {s.files_seen} seen, {s.files_read} read (new or changed); "
         f"documents: {s.docs_new} new, {s.docs_skipped} skipped, {s.docs_failed} failed",
@@ -255,12 +266,15 @@ def report(
 
 def _query(out: Path | None, sql_text: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     from reports.query import QueryError, connect, run_query
+    from tasks.manifest import ManifestError
 
     settings = _settings(out_dir=out)
     if not settings.out_dir.is_dir():
         raise UserError(f"no output folder at {settings.out_dir}; run `khabar run` first")
     try:
         return run_query(connect(settings.out_dir), sql_text)
+    except ManifestError as exc:
+        raise UserError(str(exc)) from None
     except QueryError as exc:
         raise UserError(f"query failed: {exc}") from None
 
@@ -283,6 +297,236 @@ def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: Format, ti
             table.add_row(*("" if v is None else str(v) for v in row))
         stdout.print(table)
         stdout.print(f"({len(rows)} rows)", highlight=False)
+
+
+@app.command()
+def status(
+    out: OutOpt = None,
+    ner: NerOpt = None,
+    ner_model: NerModelOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """How many documents are current under the pipeline's fingerprint now, and how many are stale.
+
+    A document is stale when its rows were made by another khabar version, processing version,
+    entity backend, model or gazetteer; `khabar reprocess --stale` brings them current.
+
+    Example: `khabar status --ner crf --ner-model models/ner.crf`
+    """
+    from flows.nightly import ner_config
+    from tasks.entities import NerConfigError
+    from tasks.fingerprint import fingerprint_detail, fingerprint_of
+    from tasks.manifest import ManifestError, load_manifest
+    from tasks.storage import read_table
+
+    try:
+        settings = _settings(out_dir=out, ner=ner, ner_model=ner_model)
+        try:
+            detail = fingerprint_detail(ner_config(settings))
+            manifest = load_manifest(settings.out_dir)
+        except (NerConfigError, ManifestError) as exc:
+            raise UserError(str(exc)) from None
+    except UserError as exc:
+        raise _fail(str(exc)) from None
+    current = fingerprint_of(detail)
+    docs = read_table(settings.out_dir, "documents", ["fingerprint"], manifest=manifest).column("fingerprint")
+    counts: dict[str, int] = {}
+    for fp in docs.to_pylist():
+        counts[fp] = counts.get(fp, 0) + 1
+    n_current = counts.get(current, 0)
+    rows = [(fp, n, "current" if fp == current else "stale") for fp, n in sorted(counts.items())]
+    if fmt is Format.table:
+        stdout.print(
+            f"fingerprint now: {current} ({', '.join(f'{k} {v[:12]}' for k, v in detail.items())})", highlight=False
+        )
+        stdout.print(f"documents: {len(docs)} ({n_current} current, {len(docs) - n_current} stale)", highlight=False)
+    _print_rows(["fingerprint", "documents", "state"], rows, fmt)
+
+
+@app.command()
+def reprocess(
+    stale: Annotated[bool, typer.Option("--stale", help="Documents whose fingerprint is not the current one")] = False,
+    everything: Annotated[bool, typer.Option("--all", help="Every document")] = False,
+    since: Annotated[
+        datetime | None, typer.Option("--since", formats=["%Y-%m-%d"], help="Documents published on or after a date")
+    ] = None,
+    source: Annotated[str | None, typer.Option("--source", help="Documents of one source")] = None,
+    doc_ids: Annotated[list[str] | None, typer.Option("--doc-id", help="A document id (repeatable)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be reprocessed; change nothing")] = False,
+    raw: RawOpt = None,
+    out: OutOpt = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Worker processes")] = None,
+    ner: NerOpt = None,
+    ner_model: NerModelOpt = None,
+) -> None:
+    """Recompute chosen documents with the current pipeline and replace their rows in every table at once.
+
+    Filters combine. Readers see either the old rows or the new ones, never both and never
+    neither; a document whose raw file is gone or changed keeps its old rows.
+
+    Example: `khabar reprocess --stale --dry-run`
+    """
+    from tasks.reprocess import Selection
+
+    selection = Selection(
+        stale=stale,
+        everything=everything,
+        since=since.date() if since else None,
+        source=source,
+        doc_ids=tuple(doc_ids or ()),
+    )
+    try:
+        if selection.is_empty():
+            raise UserError("choose what to reprocess: --stale, --all, --since DATE, --source NAME or --doc-id ID")
+        settings = _settings(raw_dir=raw, out_dir=out, workers=workers, ner=ner, ner_model=ner_model)
+        _check_ner(settings)
+        planned = _reprocess_plan(settings, selection)
+        if dry_run:
+            _print_plan(planned, selection)
+            return
+        if not planned[0]:
+            stdout.print(f"nothing to reprocess: no {selection.describe()} can be recomputed", highlight=False)
+            return
+        summary = _run_with_progress(settings, "reprocess", selection)
+    except UserError as exc:
+        raise _fail(str(exc), code=1 if isinstance(exc, JobError) else 2) from None
+    stdout.print(
+        f"[bold]khabar reprocess {summary.run_id}[/]: {summary.status} in {summary.duration_s:.1f} s; "
+        f"{summary.docs_reprocessed} documents reprocessed, {summary.docs_failed} failed, "
+        f"{len(summary.docs_missing)} skipped (raw file gone or changed)",
+        highlight=False,
+    )
+    if summary.docs_failed:
+        raise typer.Exit(1)
+
+
+def _reprocess_plan(settings, selection):
+    from flows.nightly import ner_config
+    from tasks.fingerprint import fingerprint_detail, fingerprint_of
+    from tasks.manifest import ManifestError, load_manifest
+    from tasks.reprocess import readable_sources, select_documents, unknown_doc_ids
+
+    try:
+        manifest = load_manifest(settings.out_dir)
+    except ManifestError as exc:
+        raise UserError(str(exc)) from None
+    unknown = unknown_doc_ids(settings.out_dir, manifest, selection.doc_ids)
+    if unknown:
+        raise UserError(f"no document with doc_id {', '.join(unknown)}")
+    current = fingerprint_of(fingerprint_detail(ner_config(settings)))
+    return readable_sources(settings.raw_dir, select_documents(settings.out_dir, manifest, selection, current))
+
+
+def _print_plan(planned, selection) -> None:
+    ready, missing = planned
+    stdout.print(
+        f"would reprocess {len(ready)} {selection.describe()}; "
+        f"{len(missing)} more cannot be (raw file gone or changed)",
+        highlight=False,
+    )
+    for c in ready[:20]:
+        stdout.print(f"  {c.doc_id}  {c.path}  (fingerprint {c.fingerprint})", highlight=False)
+    if len(ready) > 20:
+        stdout.print(f"  ... and {len(ready) - 20} more", highlight=False)
+
+
+@app.command()
+def runs(
+    out: OutOpt = None,
+    last: Annotated[int, typer.Option("--last", "-n", min=1, help="How many runs, newest first")] = 10,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """The run history: every run and reprocess, newest first, with its counts and fingerprint.
+
+    Example: `khabar runs --last 5`
+    """
+    query = f"""
+        select run_id, kind, trigger, status, fingerprint, files_seen, docs_new, docs_skipped,
+               docs_reprocessed, docs_failed, files_quarantined, round(duration_s, 1) as duration_s, flow_run_id
+        from runs order by run_id desc limit {last}
+    """
+    try:
+        columns, rows = _query(out, query)
+    except UserError as exc:
+        raise _fail(str(exc)) from None
+    _print_rows(columns, rows, fmt)
+
+
+@app.command()
+def serve(
+    cron: Annotated[str, typer.Option("--cron", help="When to run, as a cron expression")] = "0 2 * * *",
+    timezone: Annotated[str, typer.Option("--timezone", help="Time zone of the cron expression")] = "UTC",
+    print_only: Annotated[
+        bool, typer.Option("--print", help="Show the deployment, its schedule and next run times; start nothing")
+    ] = False,
+    raw: RawOpt = None,
+    out: OutOpt = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Worker processes")] = None,
+    ner: NerOpt = None,
+    ner_model: NerModelOpt = None,
+) -> None:
+    """Register the nightly deployment with a cron schedule on a Prefect server, and serve its runs.
+
+    Needs a real Prefect server (`khabar server`, then export PREFECT_API_URL). Runs until
+    interrupted; scheduled runs and runs started with `prefect deployment run khabar-nightly/nightly`
+    execute here.
+
+    Example: `khabar serve --cron "0 2 * * *" --timezone Asia/Riyadh`
+    """
+    from flows.deploy import ServerRequiredError, describe, serve_nightly
+
+    try:
+        settings = _settings(raw_dir=raw, out_dir=out, workers=workers, ner=ner, ner_model=ner_model)
+        _check_ner(settings)
+        _check_cron(cron, timezone)
+        if print_only:
+            for line in describe(settings, cron, timezone):
+                stdout.print(line, highlight=False)
+            return
+        try:
+            serve_nightly(settings, cron, timezone)
+        except ServerRequiredError as exc:
+            raise UserError(str(exc)) from None
+    except UserError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _check_cron(cron: str, timezone: str) -> None:
+    from pydantic import ValidationError as PydanticError
+
+    try:
+        from prefect.client.schemas.schedules import CronSchedule
+
+        CronSchedule(cron=cron, timezone=timezone)
+    except PydanticError as exc:
+        raise UserError(f"invalid schedule: {exc.errors()[0]['msg']}") from None
+
+
+@app.command()
+def server(
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1")] = 4200,
+) -> None:
+    """Start a local Prefect server (SQLite in the Prefect home) for schedules, run history and the UI.
+
+    Example: `khabar server --port 4200`, then in another shell
+    `export PREFECT_API_URL=http://127.0.0.1:4200/api` and `khabar serve`.
+    """
+    import os
+    import subprocess
+
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    stderr.print(
+        f"Prefect server on http://127.0.0.1:{port} (UI there); point khabar at it with\n"
+        f"  export PREFECT_API_URL=http://127.0.0.1:{port}/api",
+        highlight=False,
+    )
+    env = {**os.environ}
+    env.pop("PREFECT_API_URL", None)  # the server itself must not look for another API
+    try:
+        completed = subprocess.run([prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    raise typer.Exit(completed.returncode)
 
 
 ner_app = typer.Typer(

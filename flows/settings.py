@@ -25,3 +25,8 @@ class Settings(BaseSettings):
         False, description="int8 dynamic quantization of the camel model (faster, labels may differ)"
     )
     gazetteers: tuple[Path, ...] = Field((), description="Extra gazetteer TSV files (type, name, variants)")
+    shard_retries: int = Field(
+        2, ge=0, description="Retries of a failing shard task before its files are marked failed"
+    )
+    shard_retry_delay_s: float = Field(5.0, ge=0, description="Seconds between shard retries")
+    lock_wait_s: float = Field(0.0, ge=0, description="Seconds to wait for another run on the same output folder")

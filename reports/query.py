@@ -9,8 +9,7 @@ from typing import Any
 import duckdb
 
 from schemas import TABLES
-from tasks.runlog import latest_files_part
-from tasks.storage import committed_parts
+from tasks.manifest import load_manifest
 
 _ALLOWED_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 
@@ -20,11 +19,9 @@ class QueryError(ValueError):
 
 
 def table_files(out_dir: str | Path) -> dict[str, list[Path]]:
-    """The committed files behind each view (the files table is its latest snapshot)."""
-    files = {name: committed_parts(out_dir, name) for name in TABLES}
-    latest = latest_files_part(out_dir)
-    files["files"] = [latest] if latest else []
-    return files
+    """The committed files behind each view, as the manifest lists them."""
+    manifest = load_manifest(out_dir)
+    return {name: manifest.parts(out_dir, name) for name in TABLES}
 
 
 def connect(out_dir: str | Path) -> duckdb.DuckDBPyConnection:
@@ -71,4 +68,22 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-__all__: Sequence[str] = ["QueryError", "connect", "run_query", "table_files"]
+def top_entities(out_dir: str | Path, entity_parts: Sequence[str], limit: int = 10) -> list[dict[str, Any]]:
+    """The most mentioned entities in some entity parts (a run's), for the run's table artifact."""
+    if not entity_parts:
+        return []
+    con = duckdb.connect(":memory:")
+    listing = ", ".join(_quote(str(Path(out_dir) / p)) for p in entity_parts)
+    rows = con.execute(
+        f"""
+        select type, canonical_key, count(*) as mentions, count(distinct doc_id) as documents
+        from read_parquet([{listing}])
+        group by all
+        order by mentions desc, documents desc, type, canonical_key
+        limit {int(limit)}
+        """
+    ).fetchall()
+    return [dict(zip(("type", "canonical_key", "mentions", "documents"), r, strict=True)) for r in rows]
+
+
+__all__: Sequence[str] = ["QueryError", "connect", "run_query", "table_files", "top_entities"]

@@ -18,7 +18,7 @@ TABLES: dict[str, pa.Schema] = {
     "runs": RUNS,
 }
 
-# Tables written per shard of documents; a shard's documents file is written last and commits it.
+# Tables written per shard of documents (one part each, same part name), keyed by doc_id.
 DOCUMENT_TABLES = ("sentences", "tokens", "entities", "documents")
 
 

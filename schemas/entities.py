@@ -35,6 +35,12 @@ ENTITIES = table_schema(
             "sha256 of the extractor's model or lists (CRF model file, camel model folder, gazetteer lists)",
             nullable=False,
         ),
+        column(
+            "fingerprint",
+            pa.string(),
+            "Pipeline fingerprint that produced the row (khabar version, processing version, entity backend and model)",
+            nullable=False,
+        ),
     ],
-    version=2,
+    version=3,
 )

@@ -14,5 +14,12 @@ SENTENCES = table_schema(
         column("char_end", pa.int32(), "End offset in documents.text (exclusive)", nullable=False),
         column("text", pa.string(), "documents.text[char_start:char_end]", nullable=False),
         column("n_tokens", pa.int32(), "Tokens in the sentence", nullable=False),
+        column(
+            "fingerprint",
+            pa.string(),
+            "Pipeline fingerprint that produced the row (khabar version, processing version, entity backend and model)",
+            nullable=False,
+        ),
     ],
+    version=2,
 )

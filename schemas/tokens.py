@@ -20,5 +20,12 @@ TOKENS = table_schema(
             "Surface without diacritics, alef/alef-maksura/teh-marbuta normalized, digits as ASCII",
             nullable=False,
         ),
+        column(
+            "fingerprint",
+            pa.string(),
+            "Pipeline fingerprint that produced the row (khabar version, processing version, entity backend and model)",
+            nullable=False,
+        ),
     ],
+    version=2,
 )

@@ -14,6 +14,10 @@ from tasks.entities import EntityExtractor
 from tasks.quarantine import EMPTY_TEXT, QuarantineError
 from tasks.segment import Span, Token, split_sentences, tokenize
 
+# Bump when decoding, cleaning, sentence splitting or tokenizing changes the rows they produce:
+# every document made before becomes stale (khabar status, khabar reprocess --stale).
+PROCESSING_VERSION = "1"
+
 _DATE_FOLDER = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
 

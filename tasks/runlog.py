@@ -11,7 +11,8 @@ import pyarrow as pa
 
 from schemas import FILES, RUNS
 from tasks.inventory import FileRecord
-from tasks.storage import committed_parts, part_path, read_parts, read_table, to_arrow, write_parquet
+from tasks.manifest import Manifest
+from tasks.storage import part_path, read_table, relative, to_arrow, write_parquet
 
 
 def new_run_id(started_at: datetime) -> str:
@@ -31,24 +32,18 @@ class State:
         return {r.content_hash: r for r in self.files.values() if r.status == "quarantined" and r.content_hash}
 
 
-def latest_files_part(out_dir: str | Path) -> Path | None:
-    """The files table is one snapshot per run; the newest (run ids sort by time) is current."""
-    parts = committed_parts(out_dir, "files")
-    return parts[-1] if parts else None
-
-
-def load_state(out_dir: str | Path) -> State:
-    latest = latest_files_part(out_dir)
-    files_table = read_parts([latest] if latest else [], "files")
+def load_state(out_dir: str | Path, manifest: Manifest) -> State:
+    files_table = read_table(out_dir, "files", manifest=manifest)
     mtimes = files_table.column("mtime").cast(pa.int64()).to_pylist()
     files = {}
     for row, mtime_us in zip(files_table.drop_columns("mtime").to_pylist(), mtimes, strict=True):
         files[row["path"]] = FileRecord(**row, mtime_us=mtime_us)
-    docs = read_table(out_dir, "documents", columns=["doc_id", "path"])
+    docs = read_table(out_dir, "documents", columns=["doc_id", "path"], manifest=manifest)
     return State(files, dict(zip(docs["doc_id"].to_pylist(), docs["path"].to_pylist(), strict=True)))
 
 
-def write_files_table(out_dir: str | Path, run_id: str, records: list[FileRecord]) -> Path:
+def write_files_table(out_dir: str | Path, run_id: str, records: list[FileRecord]) -> str:
+    """The files table as of this run, as one part; returns its path relative to out_dir."""
     cols: dict[str, list] = {name: [] for name in FILES.names}
     for record in records:
         row = asdict(record)
@@ -57,11 +52,11 @@ def write_files_table(out_dir: str | Path, run_id: str, records: list[FileRecord
             cols[name].append(row[name])
     path = part_path(out_dir, "files", run_id)
     write_parquet(to_arrow(cols, FILES), path)
-    return path
+    return relative(out_dir, path)
 
 
-def write_run_record(out_dir: str | Path, record: dict) -> Path:
-    """The run's row, written last: a run without it did not finish."""
+def write_run_record(out_dir: str | Path, record: dict) -> str:
+    """The run's row as one part; returns its path relative to out_dir."""
     path = part_path(out_dir, "runs", record["run_id"])
     write_parquet(to_arrow({name: [record[name]] for name in RUNS.names}, RUNS), path)
-    return path
+    return relative(out_dir, path)

@@ -11,12 +11,12 @@ import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NONE
 
-from schemas import TABLES
+from schemas import DOCUMENT_TABLES, TABLES
 from tasks.documents import Document, content_hash, doc_id_for, process_document
 from tasks.entities import EntityExtractor, NerConfig, load_extractor
 from tasks.inventory import Outcome
 from tasks.quarantine import PROCESSING_ERROR, UNREADABLE, QuarantineError
-from tasks.storage import part_path, to_arrow, write_parquet
+from tasks.storage import part_path, relative, to_arrow, write_parquet
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class ShardSpec:
     out_dir: str
     paths: tuple[str, ...]
     run_id: str
+    fingerprint: str
     ner: NerConfig = field(default_factory=NerConfig)
 
 
@@ -35,6 +36,7 @@ class ShardSpec:
 class ShardResult:
     part: str
     outcomes: list[Outcome] = field(default_factory=list)
+    parts: dict[str, str] = field(default_factory=dict)  # table -> written part, relative to the output folder
     n_documents: int = 0
     n_tokens: int = 0
     n_entities: int = 0
@@ -42,7 +44,7 @@ class ShardResult:
 
 
 def shard_tables(
-    docs: list[Document], extractor: EntityExtractor, run_id: str, processed_at: datetime
+    docs: list[Document], extractor: EntityExtractor, run_id: str, fingerprint: str, processed_at: datetime
 ) -> dict[str, pa.Table]:
     """The four document tables of a shard, each with its explicit schema."""
     cols: dict[str, dict[str, list]] = {name: {f: [] for f in TABLES[name].names} for name in TABLES}
@@ -99,7 +101,9 @@ def shard_tables(
             e["extractor"].append(extractor.name)
             e["extractor_version"].append(extractor.version)
             e["extractor_model_hash"].append(extractor.model_hash)
-    return {name: to_arrow(cols[name], TABLES[name]) for name in ("sentences", "tokens", "entities", "documents")}
+    for name in DOCUMENT_TABLES:
+        cols[name]["fingerprint"] = [fingerprint] * len(cols[name]["doc_id"])
+    return {name: to_arrow(cols[name], TABLES[name]) for name in DOCUMENT_TABLES}
 
 
 def process_shard(spec: ShardSpec) -> ShardResult:
@@ -127,9 +131,11 @@ def process_shard(spec: ShardSpec) -> ShardResult:
         docs.append(doc)
         result.outcomes.append(Outcome(rel_path, digest, doc_id_for(digest), "processed"))
     if docs:
-        tables = shard_tables(docs, extractor, spec.run_id, datetime.now(UTC))
-        for name, table in tables.items():  # documents last: its part commits the shard
-            write_parquet(table, part_path(spec.out_dir, name, spec.part))
+        tables = shard_tables(docs, extractor, spec.run_id, spec.fingerprint, datetime.now(UTC))
+        for name, table in tables.items():  # invisible until the flow commits them in the manifest
+            path = part_path(spec.out_dir, name, spec.part)
+            write_parquet(table, path)
+            result.parts[name] = relative(spec.out_dir, path)
     result.n_documents = len(docs)
     result.n_tokens = sum(len(d.tokens) for d in docs)
     result.n_entities = sum(len(d.entities) for d in docs)

@@ -1,4 +1,4 @@
-"""Parquet files under the output folder: atomic writes with explicit schemas, and reads of committed files."""
+"""Parquet parts under the output folder: atomic writes with explicit schemas, reads of committed parts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from schemas import DOCUMENT_TABLES, TABLES
+from schemas import TABLES
+from tasks.manifest import MANIFEST_NAME, Manifest, load_manifest
 
 TMP_PREFIX = ".tmp-"
 _COMPRESSION = "zstd"
@@ -22,6 +23,11 @@ def table_dir(out_dir: str | Path, table: str) -> Path:
 def part_path(out_dir: str | Path, table: str, part: str) -> Path:
     """Where one part (a shard's or a run's file) of a table lives."""
     return table_dir(out_dir, table) / f"{part}.parquet"
+
+
+def relative(out_dir: str | Path, path: Path) -> str:
+    """A part's path as the manifest records it."""
+    return path.relative_to(out_dir).as_posix()
 
 
 def to_arrow(columns: dict[str, list], schema: pa.Schema) -> pa.Table:
@@ -52,12 +58,9 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def committed_parts(out_dir: str | Path, table: str) -> list[Path]:
-    """The table's committed Parquet files, sorted by name (temporary files are never listed)."""
-    folder = table_dir(out_dir, table)
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith(TMP_PREFIX))
+def committed_parts(out_dir: str | Path, table: str, manifest: Manifest | None = None) -> list[Path]:
+    """The table's parts as the current manifest lists them (nothing uncommitted, nothing superseded)."""
+    return (manifest or load_manifest(out_dir)).parts(out_dir, table)
 
 
 def read_parts(paths: list[Path], table: str, columns: list[str] | None = None) -> pa.Table:
@@ -70,26 +73,31 @@ def read_parts(paths: list[Path], table: str, columns: list[str] | None = None) 
     return pa.concat_tables(pq.read_table(p, schema=schema, columns=columns) for p in paths)
 
 
-def read_table(out_dir: str | Path, table: str, columns: list[str] | None = None) -> pa.Table:
-    return read_parts(committed_parts(out_dir, table), table, columns)
+def read_table(
+    out_dir: str | Path, table: str, columns: list[str] | None = None, manifest: Manifest | None = None
+) -> pa.Table:
+    return read_parts(committed_parts(out_dir, table, manifest), table, columns)
 
 
-def remove_leftovers(out_dir: str | Path) -> list[Path]:
-    """Delete what an interrupted run left: temporary files, and shard parts whose documents part is missing.
+def collect_garbage(out_dir: str | Path, manifest: Manifest) -> list[Path]:
+    """Delete what no manifest references: temporary files, parts of a crashed run, superseded parts.
 
-    A shard writes its documents part last, so a shard without one never committed.
+    Called by a writer holding the folder's lock, before it writes; a reader that listed parts
+    from the previous manifest has had until then to finish.
     """
+    out = Path(out_dir)
+    keep = manifest.referenced()
     removed = []
+    for leftover in out.glob(f"{TMP_PREFIX}*"):
+        if leftover.name.endswith(MANIFEST_NAME):
+            leftover.unlink(missing_ok=True)
+            removed.append(leftover)
     for table in TABLES:
-        folder = table_dir(out_dir, table)
-        if folder.is_dir():
-            for tmp in folder.glob(f"{TMP_PREFIX}*"):
-                tmp.unlink(missing_ok=True)
-                removed.append(tmp)
-    committed = {p.stem for p in committed_parts(out_dir, "documents")}
-    for table in DOCUMENT_TABLES:
-        for part in committed_parts(out_dir, table):
-            if part.stem not in committed:
-                part.unlink(missing_ok=True)
-                removed.append(part)
+        folder = table_dir(out, table)
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if path.is_file() and relative(out, path) not in keep:
+                path.unlink(missing_ok=True)
+                removed.append(path)
     return removed

@@ -7,12 +7,20 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from flows.nightly import RunSummary, run_nightly
+from flows.nightly import run_nightly
 from flows.settings import Settings
+from flows.summary import RunSummary
 
 
 def run_pipeline(raw: Path, out: Path, **settings) -> RunSummary:
-    return run_nightly(Settings(raw_dir=raw, out_dir=out, **{"workers": 1, **settings}))
+    return run_nightly(Settings(raw_dir=raw, out_dir=out, **{"workers": 1, "shard_retry_delay_s": 0, **settings}))
+
+
+def state_of(out: Path):
+    from tasks.manifest import load_manifest
+    from tasks.runlog import load_state
+
+    return load_state(out, load_manifest(out))
 
 
 def parquet_digests(out: Path) -> dict[str, str]:

@@ -15,7 +15,7 @@ QUERIES = re.findall(r"<!-- tested-query -->\n```sql\n(.*?)```", README, flags=r
 
 def test_readme_table_reference_is_generated_from_the_schemas():
     block = README.split("<!-- tables:start -->\n", 1)[1].split("<!-- tables:end -->", 1)[0]
-    assert block == markdown(), "regenerate with: .venv/bin/python -m schemas"
+    assert block == markdown(), "regenerate with: .venv/bin/python -m schemas --readme README.md"
 
 
 def test_readme_has_three_example_queries():

@@ -113,3 +113,28 @@ def load_extractor(config: NerConfig | str = "gazetteer") -> EntityExtractor:
 
         return WatchList(extractor, config.gazetteer_files)
     return extractor
+
+
+def model_hash(config: NerConfig) -> str:
+    """sha256 of everything the configured extractor reads, computed without loading a model.
+
+    Equal to the extractor's own model_hash, except for crf, whose features also read the
+    packaged name lists: a change of those lists changes its hash here too.
+    """
+    import hashlib
+
+    from tasks.entities import camel, gazetteer
+
+    config = resolve(config)
+    if config.backend == "gazetteer":
+        return gazetteer.lists_digest(config.gazetteer_files)
+    if config.backend == "crf":
+        from tasks.entities.crf import file_hash
+
+        base = hashlib.sha256(f"{file_hash(config.model or '')}:{gazetteer.lists_digest()}".encode()).hexdigest()
+    else:
+        base = camel.folder_hash(camel.require_model(config.model))
+    if config.gazetteer_files:
+        user = gazetteer.lists_digest(config.gazetteer_files, packaged=False)
+        return hashlib.sha256(f"{base}:{user}".encode()).hexdigest()
+    return base

@@ -89,7 +89,7 @@ class BatchedPredictor:
         self.tokenizer = BertTokenizer.from_pretrained(str(folder), local_files_only=True)
         self.labels: dict[int, str] = {int(k): v for k, v in (self.model.config.id2label or {}).items()}
         self.pieces = functools.lru_cache(maxsize=1 << 17)(self._pieces)
-        self.model_hash = _folder_hash(folder)
+        self.model_hash = folder_hash(folder)
 
     def _pieces(self, word: str) -> tuple[int, ...]:
         return tuple(self.tokenizer.convert_tokens_to_ids(self.tokenizer.tokenize(word)))
@@ -180,7 +180,7 @@ def _batches(segments: list[_Segment], batch_tokens: int) -> list[list[_Segment]
     return out
 
 
-def _folder_hash(folder: Path) -> str:
+def folder_hash(folder: Path) -> str:
     """sha256 over the model's weights and vocabulary (file names and bytes)."""
     digest = hashlib.sha256()
     for path in sorted(folder.iterdir()):

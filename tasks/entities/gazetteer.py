@@ -95,34 +95,24 @@ class GazetteerExtractor:
     @classmethod
     def from_resources(cls, extra_files: Iterable[str] = ()) -> GazetteerExtractor:
         """Build from the packaged lists plus user lists (TSV: `type<TAB>name<TAB>variant|...`)."""
-        digest = hashlib.sha256()
         names: PhraseIndex[GazetteerEntry] = PhraseIndex()
         for path in extra_files:  # user lists first: a watch list overrides the packaged type
-            text = Path(path).read_text(encoding="utf-8")
-            digest.update(text.encode())
-            for row in _rows(text):
+            for row in _rows(Path(path).read_text(encoding="utf-8")):
                 _add_name(names, row[0], row[1:])
         for type_, filename in _LIST_FILES.items():
-            text = _resource(filename)
-            digest.update(text.encode())
-            for row in _rows(text):
+            for row in _rows(_resource(filename)):
                 _add_name(names, type_, row)
         cues: PhraseIndex[str] = PhraseIndex()
-        cue_text = _resource("cues.tsv")
-        for kind, phrase in _rows(cue_text):
+        for kind, phrase in _rows(_resource("cues.tsv")):
             cues.add(phrase_key(phrase), kind)
-        given_text = _resource("given_names.txt")
-        stop_text = _resource("stopwords.txt")
-        for text in (cue_text, given_text, stop_text):
-            digest.update(text.encode())
-        given_rows = list(_rows(given_text))
+        given_rows = list(_rows(_resource("given_names.txt")))
         return cls(
             names,
             cues,
             given_names=frozenset(strict_key(row[0]) for row in given_rows),
             common_word_names=frozenset(strict_key(row[0]) for row in given_rows if row[1:] == ["common-word"]),
-            stopwords=frozenset(strict_key(row[0]) for row in _rows(stop_text)),
-            model_hash=digest.hexdigest(),
+            stopwords=frozenset(strict_key(row[0]) for row in _rows(_resource("stopwords.txt"))),
+            model_hash=lists_digest(extra_files),
         )
 
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
@@ -418,21 +408,31 @@ def _resource(filename: str) -> str:
     return resources.files("tasks.entities").joinpath("resources", filename).read_text(encoding="utf-8")
 
 
+def lists_digest(extra_files: Iterable[str] = (), *, packaged: bool = True) -> str:
+    """sha256 over the user lists, then (if packaged) every packaged resource file, in a fixed order."""
+    digest = hashlib.sha256()
+    for path in extra_files:
+        digest.update(Path(path).read_bytes())
+    if packaged:
+        for filename in (*_LIST_FILES.values(), "cues.tsv", "given_names.txt", "stopwords.txt"):
+            digest.update(_resource(filename).encode())
+    return digest.hexdigest()
+
+
 class WatchList:
     """User lists over another backend: their matches replace the backend's overlapping mentions."""
 
     def __init__(self, inner: EntityExtractor, files: Iterable[str]) -> None:
+        files = tuple(files)
         self.inner = inner
         self.names: PhraseIndex[GazetteerEntry] = PhraseIndex()
-        digest = hashlib.sha256()
         for path in files:
-            text = Path(path).read_text(encoding="utf-8")
-            digest.update(text.encode())
-            for row in _rows(text):
+            for row in _rows(Path(path).read_text(encoding="utf-8")):
                 _add_name(self.names, row[0], row[1:])
+        user_digest = lists_digest(files, packaged=False)
         self.name = inner.name
-        self.version = f"{inner.version}+watch-{digest.hexdigest()[:8]}"
-        self.model_hash = hashlib.sha256(f"{inner.model_hash}:{digest.hexdigest()}".encode()).hexdigest()
+        self.version = f"{inner.version}+watch-{user_digest[:8]}"
+        self.model_hash = hashlib.sha256(f"{inner.model_hash}:{user_digest}".encode()).hexdigest()
 
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
         keys = [t.key for t in tokens]

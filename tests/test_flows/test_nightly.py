@@ -5,10 +5,9 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from pipeline import parquet_digests, read_all, run_pipeline
+from pipeline import parquet_digests, read_all, run_pipeline, state_of
 
 from schemas import TABLES
-from tasks.runlog import load_state
 
 pytestmark = pytest.mark.usefixtures("prefect_api_url")
 
@@ -29,7 +28,9 @@ def test_every_parquet_file_has_its_tables_exact_schema(sample_run):
     import pyarrow.parquet as pq
 
     _, out, _ = sample_run
-    parts = list(out.rglob("*.parquet"))
+    from tasks.manifest import load_manifest
+
+    parts = [out / p for p in load_manifest(out).referenced()]
     assert {p.parent.name for p in parts} == set(TABLES)
     for part in parts:
         assert pq.read_schema(part).equals(TABLES[part.parent.name], check_metadata=False), part
@@ -126,7 +127,7 @@ def test_adding_one_file_processes_only_that_file(tmp_path, sample_run):
     assert {k: after[k] for k in before} == before
     added = {k.split("/")[0] for k in set(after) - set(before)}
     assert added == set(TABLES)
-    state = load_state(out2)
+    state = state_of(out2)
     assert state.files["2026-11-04/wahat-news/new-story.txt"].status == "processed"
     assert len(state.known_docs) == 13
 
@@ -149,7 +150,7 @@ def test_a_file_that_breaks_processing_is_quarantined_and_the_run_goes_on(tmp_pa
     s = run_pipeline(raw, tmp_path / "out")
     assert s.status == "completed" and s.docs_new == 1
     assert s.quarantined == {"processing_error": 1, "binary_content": 1}
-    files = load_state(tmp_path / "out").files
+    files = state_of(tmp_path / "out").files
     assert files["src/bad.txt"].detail == "RuntimeError: boom"
 
 
@@ -166,10 +167,10 @@ def test_a_failing_shard_marks_its_files_failed_and_the_next_run_retries_them(tm
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(tasks.shards, "write_parquet", disk_full)
-    failed = run_pipeline(raw, out, shard_size=2)
+    failed = run_pipeline(raw, out, shard_size=2, shard_retries=0)
     assert failed.status == "completed_with_failures"
     assert failed.docs_failed == 3 and failed.docs_new == 0
-    assert {r.status for r in load_state(out).files.values()} == {"failed"}
+    assert {r.status for r in state_of(out).files.values()} == {"failed"}
     monkeypatch.undo()
     retried = run_pipeline(raw, out)
     assert (retried.files_read, retried.docs_new, retried.status) == (3, 3, "completed")

@@ -1,0 +1,123 @@
+"""The reprocess flow: recompute chosen documents and swap their rows in every table in one commit."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import flow
+from prefect.runtime import flow_run
+from prefect.states import Failed, State
+from prefect.task_runners import ProcessPoolTaskRunner
+
+from flows.nightly import record_run, summary_of, task_runner_for
+from flows.settings import Settings
+from flows.shard_runner import run_shards
+from flows.summary import RunSummary, publish_artifacts, trigger_of_this_run
+from reports.query import top_entities
+from tasks.entities import NerConfig, resolve
+from tasks.fingerprint import fingerprint_detail, fingerprint_of
+from tasks.inventory import split_into_shards
+from tasks.lock import LockedError, output_lock
+from tasks.manifest import commit_manifest, open_for_writing
+from tasks.reprocess import Selection, parts_without, readable_sources, select_documents
+from tasks.runlog import new_run_id
+from tasks.shards import ShardSpec
+from tasks.storage import collect_garbage
+
+
+@flow(name="khabar-reprocess", log_prints=False, task_runner=ProcessPoolTaskRunner())  # type: ignore[arg-type]
+def reprocess(
+    raw_dir: str,
+    out_dir: str,
+    selection: Selection,
+    shard_size: int = 500,
+    ner: NerConfig | None = None,
+    workers: int | None = None,
+    retries: int = 2,
+    retry_delay_s: float = 5.0,
+    lock_wait_s: float = 0.0,
+) -> RunSummary | State:
+    """Recompute the selected documents from their raw files with the current pipeline.
+
+    New rows are written to new parts; the parts that held the old rows are rewritten without
+    them; one manifest commit then swaps old for new. A document whose file is gone or changed
+    keeps its old rows, and so does one that fails: nothing is lost or duplicated.
+    """
+    started_at = datetime.now(UTC)
+    clock = time.perf_counter()
+    run_id = new_run_id(started_at)
+    workers = workers or os.cpu_count() or 1
+    config = resolve(ner or NerConfig())
+    detail = fingerprint_detail(config)
+    fingerprint = fingerprint_of(detail)
+    try:
+        with output_lock(out_dir, "reprocess", wait_s=lock_wait_s):
+            manifest = open_for_writing(out_dir)
+            collect_garbage(out_dir, manifest)
+            chosen = select_documents(out_dir, manifest, selection, fingerprint)
+            ready, missing = readable_sources(raw_dir, chosen)
+            groups = split_into_shards([c.path for c in ready], shard_size, workers)
+            specs = [
+                ShardSpec(f"{run_id}-{i:05d}", raw_dir, out_dir, tuple(group), run_id, fingerprint, config)
+                for i, group in enumerate(groups)
+            ]
+            results, outcomes = run_shards(specs, retries=retries, retry_delay_s=retry_delay_s)
+            wanted = {c.doc_id for c in ready}
+            replaced = {o.doc_id for o in outcomes.values() if o.status == "processed" and o.doc_id in wanted}
+            add, remove = parts_without(out_dir, manifest, replaced, run_id)
+            for result in results:
+                for table, part in result.parts.items():
+                    add[table].append(part)
+            failed = sum(o.status != "processed" for o in outcomes.values())
+            summary = RunSummary(
+                run_id=run_id,
+                kind="reprocess",
+                trigger=trigger_of_this_run(),
+                fingerprint=fingerprint,
+                fingerprint_detail=json.dumps(detail, sort_keys=True),
+                flow_run_id=flow_run.get_id(),
+                started_at=started_at,
+                finished_at=started_at,
+                status="completed_with_failures" if failed else "completed",
+                docs_reprocessed=len(replaced),
+                docs_failed=failed,
+                n_shards=len(specs),
+                workers=min(workers, max(len(specs), 1)),
+                n_tokens=sum(r.n_tokens for r in results),
+                n_entities=sum(r.n_entities for r in results),
+                docs_missing=[c.doc_id for c in missing],
+            )
+            if not chosen:
+                return summary  # nothing selected: nothing written, not even a run record
+            summary.duration_s = round(time.perf_counter() - clock, 3)
+            summary.finished_at = datetime.now(UTC)
+            add["runs"] = [record_run(out_dir, summary.record())]
+            commit_manifest(out_dir, manifest.changed(add=add, remove=remove))
+    except LockedError as exc:
+        return Failed(message=str(exc))
+    publish_artifacts(summary, top_entities(out_dir, [r.parts["entities"] for r in results if "entities" in r.parts]))
+    if failed:
+        return Failed(message=f"{failed} documents could not be reprocessed and keep their old rows", data=summary)
+    return summary
+
+
+def run_reprocess(settings: Settings, selection: Selection) -> RunSummary:
+    from flows.nightly import ner_config
+
+    state = reprocess.with_options(task_runner=task_runner_for(settings.workers))(
+        raw_dir=str(Path(settings.raw_dir)),
+        out_dir=str(Path(settings.out_dir)),
+        selection=selection,
+        shard_size=settings.shard_size,
+        ner=ner_config(settings),
+        workers=settings.workers,
+        retries=settings.shard_retries,
+        retry_delay_s=settings.shard_retry_delay_s,
+        lock_wait_s=settings.lock_wait_s,
+        return_state=True,
+    )
+    return summary_of(state)

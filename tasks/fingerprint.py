@@ -1,0 +1,33 @@
+"""The pipeline fingerprint: what produced a row (khabar version, processing version, entity backend and model)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib.metadata import PackageNotFoundError, version
+
+from tasks.documents import PROCESSING_VERSION
+from tasks.entities import NerConfig
+
+
+def khabar_version() -> str:
+    try:
+        return version("khabar")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def fingerprint_detail(ner: NerConfig) -> dict[str, str]:
+    """Everything that changes a document's rows; a resolved NerConfig (not auto) is expected."""
+    from tasks.entities import model_hash
+
+    return {
+        "khabar": khabar_version(),
+        "processing": PROCESSING_VERSION,
+        "ner": ner.backend + ("-int8" if ner.quantize else ""),
+        "ner_model": model_hash(ner),
+    }
+
+
+def fingerprint_of(detail: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(detail, sort_keys=True).encode()).hexdigest()[:16]

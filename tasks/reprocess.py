@@ -1,0 +1,124 @@
+"""Choosing documents to recompute, and rewriting the parts that held their old rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pyarrow.compute as pc
+
+from schemas import DOCUMENT_TABLES
+from tasks.documents import content_hash, doc_id_for
+from tasks.manifest import Manifest
+from tasks.storage import part_path, read_parts, read_table, relative, write_parquet
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which documents to recompute; the filters combine (all of them must hold)."""
+
+    stale: bool = False
+    everything: bool = False
+    since: date | None = None
+    source: str | None = None
+    doc_ids: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (self.stale or self.everything or self.since or self.source or self.doc_ids)
+
+    def describe(self) -> str:
+        parts = ["all documents" if self.everything else "documents"]
+        if self.stale:
+            parts.append("with a stale fingerprint")
+        if self.since:
+            parts.append(f"published since {self.since}")
+        if self.source:
+            parts.append(f"from source {self.source}")
+        if self.doc_ids:
+            parts.append(f"with doc_id in {list(self.doc_ids)}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    doc_id: str
+    path: str
+    fingerprint: str
+
+
+def select_documents(out_dir: str | Path, manifest: Manifest, selection: Selection, current: str) -> list[Candidate]:
+    """The documents a selection names, by path; `current` is the fingerprint rows should carry."""
+    docs = read_table(
+        out_dir, "documents", ["doc_id", "path", "source", "published_date", "fingerprint"], manifest=manifest
+    )
+    chosen = []
+    wanted = set(selection.doc_ids)
+    for row in docs.to_pylist():
+        if selection.stale and row["fingerprint"] == current:
+            continue
+        if selection.since and (row["published_date"] is None or row["published_date"] < selection.since):
+            continue
+        if selection.source and row["source"] != selection.source:
+            continue
+        if wanted and row["doc_id"] not in wanted:
+            continue
+        chosen.append(Candidate(row["doc_id"], row["path"], row["fingerprint"]))
+    return sorted(chosen, key=lambda c: c.path)
+
+
+def unknown_doc_ids(out_dir: str | Path, manifest: Manifest, doc_ids: tuple[str, ...]) -> list[str]:
+    known = set(read_table(out_dir, "documents", ["doc_id"], manifest=manifest).column("doc_id").to_pylist())
+    return [d for d in doc_ids if d not in known]
+
+
+def readable_sources(raw_dir: str | Path, candidates: list[Candidate]) -> tuple[list[Candidate], list[Candidate]]:
+    """(documents whose file still holds their content, documents whose file is gone or changed)."""
+    ready: list[Candidate] = []
+    missing: list[Candidate] = []
+    for c in candidates:
+        try:
+            same = doc_id_for(content_hash((Path(raw_dir) / c.path).read_bytes())) == c.doc_id
+        except OSError:
+            same = False
+        (ready if same else missing).append(c)
+    return ready, missing
+
+
+def parts_without(
+    out_dir: str | Path, manifest: Manifest, replaced: set[str], run_id: str
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Parts to add and parts to remove so that the replaced documents' old rows disappear.
+
+    A shard's tables share one part name; every part holding a replaced document is rewritten
+    without it (or dropped when nothing else is left in it). Nothing becomes visible until the
+    caller commits a manifest with these changes together with the new rows.
+    """
+    add: dict[str, list[str]] = {name: [] for name in DOCUMENT_TABLES}
+    remove: list[str] = []
+    rewritten = 0
+    for doc_part in manifest.parts(out_dir, "documents"):
+        ids = read_parts([doc_part], "documents", ["doc_id"]).column("doc_id")
+        if not replaced.intersection(ids.to_pylist()):
+            continue
+        name = doc_part.stem
+        new_name = f"{run_id}-kept-{rewritten:05d}"
+        rewritten += 1
+        for table in DOCUMENT_TABLES:
+            old = part_path(out_dir, table, name)
+            if relative(out_dir, old) not in manifest.tables[table]:
+                continue
+            remove.append(relative(out_dir, old))
+            rows = read_parts([old], table)
+            kept = rows.filter(pc.invert(pc.is_in(rows.column("doc_id"), value_set=_string_array(replaced))))
+            if kept.num_rows:
+                new = part_path(out_dir, table, new_name)
+                write_parquet(kept, new)
+                add[table].append(relative(out_dir, new))
+    return add, remove
+
+
+def _string_array(values: set[str]):
+    import pyarrow as pa
+
+    return pa.array(sorted(values), pa.string())
