@@ -4,13 +4,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format bench bench-ner clean
+.PHONY: install run test lint format bench bench-ner clean
 
 # Create the virtual environment if missing and install the project (editable) with its dev tools.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
+
+## install: the virtual environment with khabar and its tools (run and test do this themselves)
+install: $(STAMP)
 
 ## run: process data/raw into data/processed, then print the top-entities report
 run: $(STAMP)

@@ -227,3 +227,96 @@ def test_run_with_the_crf_backend_records_it_on_every_entity(tmp_path, crf_model
     assert set(entities.column("extractor_model_hash").to_pylist()) == {digest}
     (version,) = set(entities.column("extractor_version").to_pylist())
     assert version.endswith(digest[:12])
+
+
+def test_status_counts_current_and_stale_documents(sample_output, tmp_path):
+    result = runner.invoke(app, ["status", "--out", str(sample_output)])
+    assert result.exit_code == 0
+    assert "documents: 12 (12 current, 0 stale)" in result.output
+    watch = tmp_path / "w.tsv"
+    watch.write_text("LOC\tواحة الخيال\n", encoding="utf-8")
+    changed = runner.invoke(app, ["status", "--out", str(sample_output)], env={"KHABAR_GAZETTEERS": f'["{watch}"]'})
+    assert "documents: 12 (0 current, 12 stale)" in changed.output
+
+
+def test_reprocess_dry_run_changes_nothing(sample_output, tmp_path):
+    from fixtures.make_sample_corpus import write_corpus
+
+    from tasks.manifest import load_manifest
+
+    write_corpus(tmp_path / "raw")
+    version = load_manifest(sample_output).version
+    result = runner.invoke(
+        app, ["reprocess", "--all", "--dry-run", "--raw", str(tmp_path / "raw"), "--out", str(sample_output)]
+    )
+    assert result.exit_code == 0
+    assert result.output.startswith("would reprocess 12 all documents; 0 more cannot be")
+    assert load_manifest(sample_output).version == version
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["reprocess"], "Error: choose what to reprocess: --stale, --all, --since DATE, --source NAME or --doc-id ID"),
+        (["reprocess", "--doc-id", "nope", "--dry-run"], "Error: no document with doc_id nope"),
+    ],
+)
+def test_reprocess_errors(sample_output, args, message):
+    result = runner.invoke(app, [*args, "--out", str(sample_output)])
+    assert result.exit_code == 2 and result.output.startswith(message), result.output
+
+
+def test_runs_lists_the_history_newest_first(sample_output):
+    result = runner.invoke(app, ["runs", "--out", str(sample_output), "-f", "json"])
+    assert result.exit_code == 0
+    rows = json.loads(result.output)
+    assert rows[0]["kind"] == "manual" and rows[0]["trigger"] == "cli" and rows[0]["docs_new"] == 12
+    assert rows[0]["flow_run_id"]
+
+
+def test_serve_print_shows_the_deployment_schedule_and_next_runs(tmp_path):
+    result = runner.invoke(
+        app,
+        ["serve", "--cron", "0 2 * * *", "--timezone", "Asia/Riyadh", "--print", "--out", str(tmp_path / "o")],
+        env={"PREFECT_API_URL": ""},
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "deployment: khabar-nightly/nightly" in lines
+    assert "schedule:   cron '0 2 * * *' in Asia/Riyadh" in lines
+    upcoming = lines[lines.index("next runs:") + 1 :]
+    assert len(upcoming) == 5 and all("T02:00:00+03:00" in line for line in upcoming)
+
+
+def test_serve_needs_a_real_server(tmp_path, monkeypatch):
+    import flows.prefect_api
+
+    monkeypatch.setattr(flows.prefect_api, "configured_api_url", lambda: None)
+    result = runner.invoke(app, ["serve", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: schedules need a real Prefect server: start one with `khabar server`")
+
+
+def test_serve_rejects_a_bad_cron():
+    result = runner.invoke(app, ["serve", "--cron", "every night", "--print"])
+    assert result.exit_code == 2 and result.output.startswith("Error: invalid schedule:")
+
+
+def test_a_second_run_on_a_busy_folder_says_who_holds_it(tmp_path, prefect_api_url):
+    import multiprocessing
+
+    from fixtures.locks import hold_lock
+    from fixtures.make_sample_corpus import write_corpus
+
+    write_corpus(tmp_path / "raw")
+    ready = multiprocessing.Event()
+    holder = multiprocessing.Process(target=hold_lock, args=(tmp_path / "out", ready, 60))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        result = runner.invoke(app, ["run", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "out"), "-w", "1"])
+    finally:
+        holder.terminate()
+        holder.join()
+    assert result.exit_code == 1
+    assert f"Error: {tmp_path / 'out'} is in use by another khabar nightly run (pid {holder.pid}" in result.output

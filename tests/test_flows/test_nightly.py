@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -191,3 +192,11 @@ def test_the_run_leaves_a_markdown_summary_artifact(sample_run):
     assert len(mine) == 1
     assert "| documents new | 12 |" in str(mine[0].data)
     assert str(mine[0].flow_run_id) == summary.flow_run_id
+    with get_client(sync_client=True) as client:
+        tables = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["khabar-run-top-entities"]))
+        )
+    (table,) = [a for a in tables if str(a.flow_run_id) == summary.flow_run_id]
+    rows = json.loads(table.data)
+    assert rows[0].keys() == {"type", "canonical_key", "mentions", "documents"}
+    assert rows == sorted(rows, key=lambda r: -r["mentions"])

@@ -4,19 +4,14 @@ import signal
 import time
 
 import pytest
+from fixtures.locks import hold_lock
 
 from tasks.lock import LockedError, output_lock
 
 
-def _hold(out, ready, seconds):
-    with output_lock(out, "nightly run"):
-        ready.set()
-        time.sleep(seconds)
-
-
 def test_a_second_writer_is_told_who_holds_the_folder(tmp_path):
     ready = multiprocessing.Event()
-    holder = multiprocessing.Process(target=_hold, args=(tmp_path, ready, 30))
+    holder = multiprocessing.Process(target=hold_lock, args=(tmp_path, ready, 30))
     holder.start()
     try:
         assert ready.wait(10)
@@ -30,7 +25,7 @@ def test_a_second_writer_is_told_who_holds_the_folder(tmp_path):
 
 def test_a_writer_waits_for_the_holder_when_asked(tmp_path):
     ready = multiprocessing.Event()
-    holder = multiprocessing.Process(target=_hold, args=(tmp_path, ready, 1))
+    holder = multiprocessing.Process(target=hold_lock, args=(tmp_path, ready, 1))
     holder.start()
     assert ready.wait(10)
     started = time.monotonic()
@@ -42,7 +37,7 @@ def test_a_writer_waits_for_the_holder_when_asked(tmp_path):
 
 def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     ready = multiprocessing.Event()
-    holder = multiprocessing.Process(target=_hold, args=(tmp_path, ready, 60))
+    holder = multiprocessing.Process(target=hold_lock, args=(tmp_path, ready, 60))
     holder.start()
     assert ready.wait(10)
     os.kill(holder.pid, signal.SIGKILL)
