@@ -529,6 +529,32 @@ def server(
     raise typer.Exit(completed.returncode)
 
 
+@app.command()
+def check(out: OutOpt = None) -> None:
+    """Validate the output tables: every committed part readable with its table's exact schema, and the
+    tables consistent (unique doc_ids, every sentence, token, entity and file row with its document,
+    counts and offsets that agree). Exits 1 and lists each problem with its path.
+
+    Example: `khabar check --out data/processed`
+    """
+    from tasks.check import check_tables, unreferenced_files
+
+    settings = _settings(out_dir=out)
+    if not settings.out_dir.is_dir():
+        raise _fail(f"no output folder at {settings.out_dir}; run `khabar run` first")
+    problems, rows = check_tables(settings.out_dir)
+    for problem in problems:
+        stderr.print(f"[bold red]problem[/] {problem.table}: {problem.path}: {problem.message}", highlight=False)
+    leftovers = unreferenced_files(settings.out_dir) if not problems else []
+    if leftovers:
+        stdout.print(f"{len(leftovers)} unreferenced files (the next run deletes them)", highlight=False)
+    counts = ", ".join(f"{name} {n}" for name, n in rows.items())
+    if problems:
+        stdout.print(f"{len(problems)} problems; rows read: {counts}", highlight=False)
+        raise typer.Exit(1)
+    stdout.print(f"ok: {counts}", highlight=False)
+
+
 ner_app = typer.Typer(
     help="Entity extraction: train a CRF, evaluate a backend on gold CoNLL data, tag a text.",
     no_args_is_help=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,12 @@ from flows.shard_runner import run_shards
 from flows.summary import RunSummary, publish_artifacts, trigger_of_this_run
 from reports.query import top_entities
 from tasks.entities import NerConfig, resolve
+from tasks.faults import failpoint
 from tasks.fingerprint import fingerprint_detail, fingerprint_of
 from tasks.inventory import files_to_read, next_files_table, plan_documents, read_facts, scan_raw, split_into_shards
 from tasks.lock import LockedError, output_lock
 from tasks.manifest import Manifest, commit_manifest, open_for_writing
-from tasks.runlog import load_state, new_run_id, write_files_table, write_run_record
+from tasks.runlog import load_state, new_run_id, write_files_table, write_quarantine, write_run_record
 from tasks.shards import ShardResult, ShardSpec
 from tasks.storage import collect_garbage
 
@@ -34,6 +36,7 @@ scan = task(name="scan-raw", cache_policy=NONE)(scan_raw)
 hash_files = task(name="hash-files", cache_policy=NONE)(read_facts)
 record_files = task(name="write-files-table", cache_policy=NONE)(write_files_table)
 record_run = task(name="write-run-record", cache_policy=NONE)(write_run_record)
+record_quarantine = task(name="write-quarantine", cache_policy=NONE)(write_quarantine)
 
 
 class ManifestCommitter:
@@ -45,6 +48,7 @@ class ManifestCommitter:
 
     def add_shard(self, result: ShardResult) -> None:
         if result.parts:
+            failpoint("manifest.before_commit")
             self.commit(add={table: [part] for table, part in result.parts.items()})
 
     def commit(self, add: dict[str, list[str]] | None = None, remove: list[str] | tuple[str, ...] = ()) -> None:
@@ -82,7 +86,16 @@ def nightly(
             plan = plan_documents(facts, state.known_docs, state.quarantined_hashes)
             groups = split_into_shards([path for path, _ in plan.to_process], shard_size, workers)
             specs = [
-                ShardSpec(f"{run_id}-{i:05d}", raw_dir, out_dir, tuple(group), run_id, fingerprint, config)
+                ShardSpec(
+                    f"{run_id}-{i:05d}",
+                    raw_dir,
+                    out_dir,
+                    tuple(group),
+                    tuple(plan.facts[p].content_hash or "" for p in group),
+                    run_id,
+                    fingerprint,
+                    config,
+                )
                 for i, group in enumerate(groups)
             ]
             committer = ManifestCommitter(out_dir, manifest)
@@ -90,13 +103,13 @@ def nightly(
                 specs, retries=retries, retry_delay_s=retry_delay_s, on_result=committer.add_shard
             )
 
+            failpoint("run.before_record")
             files = next_files_table(state.files, scanned, plan, outcomes, run_id)
             files_part = record_files(out_dir, run_id, files)
+            set_aside = [f for f in files if f.status == "quarantined" and f.path in plan.facts]  # this run's
+            quarantine_parts = [record_quarantine(out_dir, run_id, set_aside)] if set_aside else []
             seen = {s.path for s in scanned}
-            quarantined: dict[str, int] = {}
-            for f in files:
-                if f.path in seen and f.status == "quarantined" and f.path in plan.facts:
-                    quarantined[f.reason or "unknown"] = quarantined.get(f.reason or "unknown", 0) + 1
+            quarantined = dict(Counter(f.reason or "unknown" for f in set_aside))
             docs_failed = sum(o.status == "failed" for o in outcomes.values())
             summary = RunSummary(
                 run_id=run_id,
@@ -125,7 +138,11 @@ def nightly(
             summary.duration_s = round(time.perf_counter() - clock, 3)
             summary.finished_at = datetime.now(UTC)
             run_part = record_run(out_dir, summary.record())
-            committer.commit(add={"files": [files_part], "runs": [run_part]}, remove=manifest.tables["files"])
+            failpoint("run.after_record")
+            committer.commit(
+                add={"files": [files_part], "runs": [run_part], "quarantine": quarantine_parts},
+                remove=manifest.tables["files"],
+            )
     except LockedError as exc:
         return Failed(message=str(exc))
     publish_artifacts(summary, top_entities(out_dir, [r.parts["entities"] for r in results if "entities" in r.parts]))

@@ -60,9 +60,19 @@ def reprocess(
             collect_garbage(out_dir, manifest)
             chosen = select_documents(out_dir, manifest, selection, fingerprint)
             ready, missing = readable_sources(raw_dir, chosen)
-            groups = split_into_shards([c.path for c in ready], shard_size, workers)
+            hashes = {c.path: c.content_hash for c in ready}
+            groups = split_into_shards(list(hashes), shard_size, workers)
             specs = [
-                ShardSpec(f"{run_id}-{i:05d}", raw_dir, out_dir, tuple(group), run_id, fingerprint, config)
+                ShardSpec(
+                    f"{run_id}-{i:05d}",
+                    raw_dir,
+                    out_dir,
+                    tuple(group),
+                    tuple(hashes[p] for p in group),
+                    run_id,
+                    fingerprint,
+                    config,
+                )
                 for i, group in enumerate(groups)
             ]
             results, outcomes = run_shards(specs, retries=retries, retry_delay_s=retry_delay_s)

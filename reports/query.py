@@ -31,7 +31,10 @@ def connect(out_dir: str | Path) -> duckdb.DuckDBPyConnection:
     for name, paths in parts.items():
         if paths:
             listing = ", ".join(_quote(str(p.resolve())) for p in paths)
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listing}])")
+            try:  # DuckDB reads the footers here: a damaged part fails now, with its path
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listing}])")
+            except duckdb.Error as exc:
+                raise QueryError(_first_line(exc)) from None
         else:
             con.register(f"_{name}_empty", TABLES[name].empty_table())
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}_empty")

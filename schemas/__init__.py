@@ -5,6 +5,7 @@ import pyarrow as pa
 from schemas.documents import DOCUMENTS
 from schemas.entities import ENTITIES, ENTITY_TYPES
 from schemas.files import FILE_STATUSES, FILES
+from schemas.quarantine import QUARANTINE, QUARANTINE_REASONS
 from schemas.runs import RUNS
 from schemas.sentences import SENTENCES
 from schemas.tokens import TOKENS
@@ -15,6 +16,7 @@ TABLES: dict[str, pa.Schema] = {
     "tokens": TOKENS,
     "entities": ENTITIES,
     "files": FILES,
+    "quarantine": QUARANTINE,
     "runs": RUNS,
 }
 
@@ -42,6 +44,8 @@ __all__ = [
     "ENTITY_TYPES",
     "FILES",
     "FILE_STATUSES",
+    "QUARANTINE",
+    "QUARANTINE_REASONS",
     "RUNS",
     "SENTENCES",
     "TABLES",

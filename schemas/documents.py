@@ -19,6 +19,12 @@ DOCUMENTS = table_schema(
         column("title", pa.string(), "First non-empty line of the cleaned text", nullable=False),
         column("text", pa.string(), "Cleaned text; every char offset in every table points into it", nullable=False),
         column(
+            "repairs",
+            pa.list_(pa.string()),
+            "Repairs made to decode the file (dropped_invalid_utf8, dropped_nul_bytes); empty when it decoded cleanly",
+            nullable=False,
+        ),
+        column(
             "encoding",
             pa.string(),
             "Encoding the raw bytes were decoded from (utf-8, utf-8-sig, utf-16-le, utf-16-be, cp1256, iso8859-6, ...)",
@@ -37,5 +43,5 @@ DOCUMENTS = table_schema(
             nullable=False,
         ),
     ],
-    version=2,
+    version=3,
 )

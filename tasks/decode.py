@@ -1,4 +1,4 @@
-"""Raw bytes to text: byte-order marks, strict UTF-8, Arabic legacy code pages, then detection."""
+"""Raw bytes to text: byte-order marks, strict UTF-8, repairable UTF-8, then charset-normalizer with Arabic checks."""
 
 from __future__ import annotations
 
@@ -28,20 +28,31 @@ _MAGIC = (
     (b"PK\x03\x04", "ZIP archive"),
     (b"\x1f\x8b", "gzip archive"),
     (b"\x7fELF", "ELF executable"),
+    (b"\xd0\xcf\x11\xe0", "Office document"),
 )
 
-_ARABIC_LEGACY = ("cp1256", "iso8859-6")
+_ARABIC_CODE_PAGES = ("cp1256", "iso8859-6")
 _ARABIC_LETTER = re.compile(r"[\u0621-\u064a\u0671-\u06d3]")
 _LETTER = re.compile(r"[^\W\d_]")
 _COMMON_WORDS = frozenset(
     ["في", "من", "على", "إلى", "أن", "عن", "مع", "التي", "الذي", "هذا", "هذه", "كان", "قال", "بعد"]
 )
+_ARABIC_ENOUGH = 0.6
+_REPAIRABLE = 0.01  # at most this share of bad bytes (invalid UTF-8, stray NULs) is repaired
+# C0 control bytes other than NUL, tab, newline, form feed and carriage return: text has almost none.
+_BINARY_CONTROLS = bytes(sorted(set(range(1, 32)) - {9, 10, 12, 13} | {0x7F}))
+_BINARY_SHARE = 0.05
+
+# Repair codes, as written to documents.repairs.
+DROPPED_INVALID_UTF8 = "dropped_invalid_utf8"
+DROPPED_NUL_BYTES = "dropped_nul_bytes"
 
 
 @dataclass(frozen=True)
 class Decoded:
     text: str
     encoding: str
+    repairs: tuple[str, ...] = ()
 
 
 def decode_bytes(data: bytes) -> Decoded:
@@ -66,18 +77,57 @@ def _decode(data: bytes) -> Decoded:
         utf16 = _utf16_without_bom(data)
         if utf16 is not None:
             return utf16
-        raise QuarantineError(BINARY_CONTENT, "NUL bytes in a text file")
+    controls = len(data) - len(data.translate(None, _BINARY_CONTROLS))
+    if controls > _BINARY_SHARE * len(data):
+        raise QuarantineError(BINARY_CONTENT, f"{controls} control bytes in {len(data)}: not text")
+    repairs: tuple[str, ...] = ()
+    if b"\x00" in data:
+        nuls = data.count(b"\x00")
+        if nuls > _REPAIRABLE * len(data):
+            raise QuarantineError(BINARY_CONTENT, f"{nuls} NUL bytes in {len(data)}")
+        data, repairs = data.replace(b"\x00", b""), (DROPPED_NUL_BYTES,)
     try:
-        return Decoded(data.decode("utf-8"), "utf-8")
+        return Decoded(data.decode("utf-8"), "utf-8", repairs)
     except UnicodeDecodeError:
         pass
-    legacy = _best_arabic_legacy(data)
-    if legacy is not None:
-        return legacy
-    match = from_bytes(data).best()
-    if match is None:
-        raise QuarantineError(UNDECODABLE, "no encoding decodes the bytes as text")
-    return Decoded(str(match), codecs.lookup(match.encoding).name)
+    mostly_utf8 = _mostly_utf8(data)
+    if mostly_utf8 is not None:
+        return Decoded(mostly_utf8, "utf-8", (*repairs, DROPPED_INVALID_UTF8))
+    return _detect(data, repairs)
+
+
+def _mostly_utf8(data: bytes) -> str | None:
+    """UTF-8 text with a few broken sequences (a truncated copy, a bad byte): drop them, keep the rest."""
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    multibyte = sum(ord(c) > 0x7F for c in text) - bad
+    if multibyte > 0 and bad <= _REPAIRABLE * len(text):
+        return text.replace("\ufffd", "")
+    return None
+
+
+def _detect(data: bytes, repairs: tuple[str, ...]) -> Decoded:
+    """charset-normalizer's candidates plus the Arabic code pages; an Arabic reading that reads as Arabic wins.
+
+    Statistical detection alone picks Cyrillic or Thai code pages for short Arabic files, so the
+    candidates are checked for Arabic letters and common Arabic words.
+    """
+    matches = list(from_bytes(data))
+    candidates: dict[str, str] = {codecs.lookup(m.encoding).name: str(m) for m in matches}
+    for encoding in _ARABIC_CODE_PAGES:
+        if encoding not in candidates:
+            try:
+                candidates[encoding] = data.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+    scored = sorted(((arabic_score(t), e, t) for e, t in candidates.items()), reverse=True)
+    if scored and scored[0][0] >= _ARABIC_ENOUGH:
+        _, encoding, text = scored[0]
+        return Decoded(text, encoding, repairs)
+    if matches:
+        best = matches[0]
+        return Decoded(str(best), codecs.lookup(best.encoding).name, repairs)
+    raise QuarantineError(UNDECODABLE, "no encoding decodes the bytes as text")
 
 
 def arabic_score(text: str) -> float:
@@ -92,20 +142,6 @@ def arabic_score(text: str) -> float:
     return arabic + common - 10 * controls / len(text)
 
 
-def _best_arabic_legacy(data: bytes) -> Decoded | None:
-    scored = []
-    for encoding in _ARABIC_LEGACY:
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        scored.append((arabic_score(text), encoding, text))
-    if not scored:
-        return None
-    score, encoding, text = max(scored)
-    return Decoded(text, encoding) if score >= 0.6 else None
-
-
 def _utf16_without_bom(data: bytes) -> Decoded | None:
     """UTF-16 without a mark: NULs fill one byte of most ASCII code units (and Arabic is 0x06XX)."""
     if len(data) % 2:
@@ -115,6 +151,6 @@ def _utf16_without_bom(data: bytes) -> Decoded | None:
             text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
-        if "\x00" not in text and arabic_score(text) >= 0.6:
+        if "\x00" not in text and arabic_score(text) >= _ARABIC_ENOUGH:
             return Decoded(text, encoding)
     return None

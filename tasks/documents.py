@@ -85,6 +85,7 @@ class Document:
     title: str
     text: str
     encoding: str
+    repairs: tuple[str, ...] = ()
     sentences: list[Span] = field(default_factory=list)
     tokens: list[Token] = field(default_factory=list)
     entities: list[EntityRow] = field(default_factory=list)
@@ -122,6 +123,7 @@ def process_document(rel_path: str, data: bytes, extractor: EntityExtractor) -> 
         title=title_of(text),
         text=text,
         encoding=decoded.encoding,
+        repairs=decoded.repairs,
         sentences=sentences,
         tokens=tokens,
         entities=entities,

@@ -7,12 +7,12 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from stat import S_ISREG
 
 from tasks.documents import content_hash, doc_id_for
-from tasks.quarantine import TOO_LARGE, UNREADABLE
+from tasks.quarantine import CHANGED_DURING_RUN, NOT_A_FILE, OUTSIDE_RAW, TOO_LARGE, UNREADABLE, VANISHED
 
 INPUT_SUFFIX = ".txt"
-OUTSIDE_RAW = "outside_raw_folder"
 
 
 @dataclass(frozen=True)
@@ -78,21 +78,40 @@ def files_to_read(scanned: Iterable[FileStat], previous: dict[str, FileRecord]) 
 
 
 def read_facts(raw_dir: str | Path, stats: Iterable[FileStat], max_bytes: int) -> list[FileFacts]:
-    """Hash each file's bytes; unreadable, oversized and out-of-tree files get a reason instead."""
+    """Hash each file's bytes; what cannot be read whole and unchanged gets a reason instead.
+
+    Links may point inside the raw folder only; anything but a regular file (a FIFO would block
+    the read), a file above max_bytes, one that vanishes, cannot be opened, or changes while it is
+    read is not hashed.
+    """
     root = Path(raw_dir).resolve()
     facts = []
     for stat in stats:
         full = root / stat.path
-        if full.is_symlink() and not full.resolve().is_relative_to(root):
-            facts.append(FileFacts(stat, None, OUTSIDE_RAW, "symbolic link to a file outside the raw folder"))
-        elif stat.size_bytes > max_bytes:
-            facts.append(FileFacts(stat, None, TOO_LARGE, f"{stat.size_bytes} bytes, limit {max_bytes}"))
-        else:
-            try:
-                facts.append(FileFacts(stat, content_hash(full.read_bytes())))
-            except OSError as exc:
-                facts.append(FileFacts(stat, None, UNREADABLE, exc.strerror or type(exc).__name__))
+        try:
+            facts.append(_fact(root, full, stat, max_bytes))
+        except FileNotFoundError:
+            facts.append(FileFacts(stat, None, VANISHED, "the file disappeared before it was read"))
+        except OSError as exc:
+            facts.append(FileFacts(stat, None, UNREADABLE, exc.strerror or type(exc).__name__))
     return facts
+
+
+def _fact(root: Path, full: Path, stat: FileStat, max_bytes: int) -> FileFacts:
+    if full.is_symlink() and not full.exists():
+        return FileFacts(stat, None, UNREADABLE, "dangling symbolic link")
+    if full.is_symlink() and not full.resolve().is_relative_to(root):
+        return FileFacts(stat, None, OUTSIDE_RAW, "symbolic link to a file outside the raw folder")
+    before = full.stat()
+    if not S_ISREG(before.st_mode):
+        return FileFacts(stat, None, NOT_A_FILE, "not a regular file (a FIFO, socket or device)")
+    if before.st_size > max_bytes:
+        return FileFacts(stat, None, TOO_LARGE, f"{before.st_size} bytes, limit {max_bytes}")
+    data = full.read_bytes()
+    after = full.stat()
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(data) != after.st_size:
+        return FileFacts(stat, None, CHANGED_DURING_RUN, "the file changed while it was read; the next run reads it")
+    return FileFacts(FileStat(stat.path, after.st_size, after.st_mtime_ns // 1000), content_hash(data))
 
 
 @dataclass
@@ -179,6 +198,7 @@ def next_files_table(
             if prev is not None:  # unchanged: not re-read
                 rows[stat.path] = replace(prev, last_seen_run_id=run_id)
             continue
+        stat = fact.stat  # as read, which may be newer than the scan
 
         row = functools.partial(
             FileRecord,

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from schemas import TABLES
+from tasks.faults import failpoint
 
 MANIFEST_NAME = "_manifest.json"
 FORMAT = 1
@@ -88,6 +89,7 @@ def commit_manifest(out_dir: str | Path, manifest: Manifest) -> Manifest:
             json.dump(body, sink, indent=1)
             sink.flush()
             os.fsync(sink.fileno())
+        failpoint("manifest.before_rename")
         os.replace(tmp, manifest_path(out))
     finally:
         tmp.unlink(missing_ok=True)

@@ -9,6 +9,10 @@ UNDECODABLE = "undecodable"
 TOO_LARGE = "too_large"
 UNREADABLE = "unreadable"
 PROCESSING_ERROR = "processing_error"
+OUTSIDE_RAW = "outside_raw_folder"
+NOT_A_FILE = "not_a_regular_file"
+VANISHED = "vanished"
+CHANGED_DURING_RUN = "changed_during_run"
 
 
 class QuarantineError(Exception):

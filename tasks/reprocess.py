@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -45,6 +45,7 @@ class Candidate:
     doc_id: str
     path: str
     fingerprint: str
+    content_hash: str = ""  # known once the file is read back
 
 
 def select_documents(out_dir: str | Path, manifest: Manifest, selection: Selection, current: str) -> list[Candidate]:
@@ -78,10 +79,14 @@ def readable_sources(raw_dir: str | Path, candidates: list[Candidate]) -> tuple[
     missing: list[Candidate] = []
     for c in candidates:
         try:
-            same = doc_id_for(content_hash((Path(raw_dir) / c.path).read_bytes())) == c.doc_id
+            digest = content_hash((Path(raw_dir) / c.path).read_bytes())
         except OSError:
-            same = False
-        (ready if same else missing).append(c)
+            missing.append(c)
+            continue
+        if doc_id_for(digest) == c.doc_id:
+            ready.append(replace(c, content_hash=digest))
+        else:
+            missing.append(c)
     return ready, missing
 
 

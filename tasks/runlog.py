@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from schemas import FILES, RUNS
+from schemas import FILES, QUARANTINE, RUNS
 from tasks.inventory import FileRecord
 from tasks.manifest import Manifest
 from tasks.storage import part_path, read_table, relative, to_arrow, write_parquet
@@ -52,6 +52,23 @@ def write_files_table(out_dir: str | Path, run_id: str, records: list[FileRecord
             cols[name].append(row[name])
     path = part_path(out_dir, "files", run_id)
     write_parquet(to_arrow(cols, FILES), path)
+    return relative(out_dir, path)
+
+
+def write_quarantine(out_dir: str | Path, run_id: str, records: list[FileRecord]) -> str:
+    """This run's quarantined files as one part (possibly empty); returns its path relative to out_dir."""
+    now = datetime.now(UTC)
+    cols: dict[str, list] = {
+        "run_id": [run_id] * len(records),
+        "path": [r.path for r in records],
+        "size_bytes": [r.size_bytes for r in records],
+        "content_hash": [r.content_hash or None for r in records],
+        "reason": [r.reason or "unknown" for r in records],
+        "detail": [r.detail or "" for r in records],
+        "quarantined_at": [now] * len(records),
+    }
+    path = part_path(out_dir, "quarantine", run_id)
+    write_parquet(to_arrow(cols, QUARANTINE), path)
     return relative(out_dir, path)
 
 

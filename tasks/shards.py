@@ -14,8 +14,9 @@ from prefect.cache_policies import NONE
 from schemas import DOCUMENT_TABLES, TABLES
 from tasks.documents import Document, content_hash, doc_id_for, process_document
 from tasks.entities import EntityExtractor, NerConfig, load_extractor
+from tasks.faults import failpoint
 from tasks.inventory import Outcome
-from tasks.quarantine import PROCESSING_ERROR, UNREADABLE, QuarantineError
+from tasks.quarantine import CHANGED_DURING_RUN, PROCESSING_ERROR, UNREADABLE, QuarantineError
 from tasks.storage import part_path, relative, to_arrow, write_parquet
 
 
@@ -27,6 +28,7 @@ class ShardSpec:
     raw_dir: str
     out_dir: str
     paths: tuple[str, ...]
+    hashes: tuple[str, ...]  # content hash of each path when it was planned
     run_id: str
     fingerprint: str
     ner: NerConfig = field(default_factory=NerConfig)
@@ -58,6 +60,7 @@ def shard_tables(
             ("title", doc.title),
             ("text", doc.text),
             ("encoding", doc.encoding),
+            ("repairs", list(doc.repairs)),
             ("n_chars", len(doc.text)),
             ("n_sentences", len(doc.sentences)),
             ("n_tokens", len(doc.tokens)),
@@ -112,11 +115,13 @@ def process_shard(spec: ShardSpec) -> ShardResult:
     extractor = load_extractor(spec.ner)
     result = ShardResult(spec.part)
     docs: list[Document] = []
-    for rel_path in spec.paths:
+    for rel_path, planned in zip(spec.paths, spec.hashes, strict=True):
         digest = None
         try:
             data = (Path(spec.raw_dir) / rel_path).read_bytes()
             digest = content_hash(data)
+            if digest != planned:  # rewritten since it was hashed: its document would not be the planned one
+                raise QuarantineError(CHANGED_DURING_RUN, "the file changed during the run; the next run reads it")
             doc = process_document(rel_path, data, extractor)
         except QuarantineError as exc:
             result.outcomes.append(Outcome(rel_path, digest, None, "quarantined", exc.reason, exc.detail))
@@ -130,6 +135,7 @@ def process_shard(spec: ShardSpec) -> ShardResult:
             continue
         docs.append(doc)
         result.outcomes.append(Outcome(rel_path, digest, doc_id_for(digest), "processed"))
+    failpoint("shard.before_write")
     if docs:
         tables = shard_tables(docs, extractor, spec.run_id, spec.fingerprint, datetime.now(UTC))
         for name, table in tables.items():  # invisible until the flow commits them in the manifest

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas import TABLES
+from tasks.faults import failpoint
 from tasks.manifest import MANIFEST_NAME, Manifest, load_manifest
 
 TMP_PREFIX = ".tmp-"
@@ -44,6 +45,7 @@ def write_parquet(table: pa.Table, path: Path) -> None:
             pq.write_table(table, sink, compression=_COMPRESSION)
             sink.flush()
             os.fsync(sink.fileno())
+        failpoint("parquet.before_rename")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

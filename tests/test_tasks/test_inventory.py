@@ -120,3 +120,34 @@ def test_split_into_shards_balances_whole_rounds(n, shard_size, workers, sizes):
     assert [len(g) for g in groups] == sizes
     assert [p for g in groups for p in g] == paths
     assert all(len(g) <= shard_size for g in groups)
+
+
+def test_a_file_that_vanishes_or_changes_while_read_is_not_hashed(tmp_path, monkeypatch):
+    import pathlib
+
+    raw = make_raw(tmp_path / "raw", {"gone.txt": "x", "growing.txt": "نص"})
+    stats = scan_raw(raw)
+    (raw / "gone.txt").unlink()
+    real = pathlib.Path.read_bytes
+
+    def append_while_reading(self):
+        data = real(self)
+        if self.name == "growing.txt":
+            with open(self, "ab") as f:
+                f.write("مزيد".encode())
+        return data
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", append_while_reading)
+    facts = {f.stat.path: f for f in read_facts(raw, stats, max_bytes=1000)}
+    assert (facts["gone.txt"].reason, facts["gone.txt"].content_hash) == ("vanished", None)
+    assert facts["growing.txt"].reason == "changed_during_run"
+
+
+def test_fifos_and_dangling_links_are_not_read(tmp_path):
+    raw = make_raw(tmp_path / "raw", {"a.txt": "نص"})
+    os.mkfifo(raw / "pipe.txt")
+    os.symlink(raw / "missing.txt", raw / "dangling.txt")
+    facts = {f.stat.path: f for f in read_facts(raw, scan_raw(raw), max_bytes=1000)}
+    assert facts["pipe.txt"].reason == "not_a_regular_file"
+    assert (facts["dangling.txt"].reason, facts["dangling.txt"].detail) == ("unreadable", "dangling symbolic link")
+    assert facts["a.txt"].reason is None

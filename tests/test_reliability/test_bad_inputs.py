@@ -1,0 +1,76 @@
+"""Every input file ends up a document (repairs named) or quarantined with its reason, and always in files."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+from fixtures.bad_inputs import MAX_BYTES, write_bad_inputs
+from pipeline import read_all, run_pipeline
+
+pytestmark = pytest.mark.usefixtures("prefect_api_url")
+
+
+@pytest.fixture
+def outcome(tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    expected = write_bad_inputs(raw)
+    real = pathlib.Path.read_bytes
+
+    def deny(self):
+        if self.name == "unreadable.txt":
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", deny)  # tests run as root: chmod cannot deny a read
+    summary = run_pipeline(raw, tmp_path / "out", max_file_bytes=MAX_BYTES)
+    return expected, summary, tmp_path / "out"
+
+
+def test_the_run_completes_and_every_file_is_in_the_files_table(outcome):
+    expected, summary, out = outcome
+    assert summary.status == "completed"
+    files = {f["path"]: f for f in read_all(out, "files").to_pylist()}
+    assert sorted(files) == sorted(expected)
+    assert summary.files_seen == len(expected)
+
+
+def test_each_file_has_its_expected_outcome(outcome):
+    expected, _, out = outcome
+    files = {f["path"]: f for f in read_all(out, "files").to_pylist()}
+    docs = {d["path"]: d for d in read_all(out, "documents").to_pylist()}
+    quarantine = {q["path"]: q for q in read_all(out, "quarantine").to_pylist()}
+    for path, want in expected.items():
+        row = files[path]
+        if want[0] == "document":
+            assert row["status"] == "processed", (path, row)
+            assert (docs[path]["encoding"], docs[path]["repairs"]) == (want[1], want[2]), path
+        elif want[0] == "duplicate":
+            assert row["status"] == "duplicate" and row["doc_id"] == files["utf8.txt"]["doc_id"]
+        else:
+            assert (row["status"], row["reason"]) == ("quarantined", want[1]), (path, row)
+            assert quarantine[path]["reason"] == want[1] and quarantine[path]["detail"], path
+    assert set(quarantine) == {p for p, w in expected.items() if w[0] == "quarantined"}
+
+
+def test_cleaning_removed_invisible_marks_and_folded_presentation_forms(outcome):
+    _, _, out = outcome
+    docs = {d["path"]: d["text"] for d in read_all(out, "documents").to_pylist()}
+    assert not any(c in docs["bidi-zero-width.txt"] for c in "\u202b\u202c\u200f\u200e\u200b\u200d\u200c\ufeff")
+    assert docs["bidi-zero-width.txt"] == "عنوان\nقال المتحدث إن الوفد وصل."
+    assert docs["presentation-forms.txt"] == "السلام\nلا صلى الله عليه وسلم الرسول"
+    assert "Siemens" in docs["mixed-scripts.txt"]
+
+
+def test_digits_match_as_ascii_and_decimals_stay_whole(outcome):
+    _, _, out = outcome
+    tokens = read_all(out, "tokens").to_pylist()
+    docs = {d["doc_id"]: d["path"] for d in read_all(out, "documents").to_pylist()}
+    keys = {t["surface"]: t["match_key"] for t in tokens if docs[t["doc_id"]] == "digits.txt"}
+    assert keys["٢٠٢٦"] == "2026" and keys["و۳۴"] == "و34" and keys["١٢٫٥"] == "12٫5" and keys["7.5"] == "7.5"
+
+
+def test_a_long_single_line_becomes_one_document(outcome):
+    _, _, out = outcome
+    (doc,) = [d for d in read_all(out, "documents").to_pylist() if d["path"] == "long-line.txt"]
+    assert doc["n_tokens"] == 12_500 and doc["n_sentences"] == 1

@@ -1,0 +1,91 @@
+"""khabar check finds damaged parts and broken references; reports never under-count a damaged table."""
+
+from __future__ import annotations
+
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tasks.manifest import load_manifest
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def out(tmp_path, sample_output):
+    shutil.copytree(sample_output, tmp_path / "out")
+    return tmp_path / "out"
+
+
+def first_part(out, table):
+    return load_manifest(out).parts(out, table)[0]
+
+
+def test_a_sound_folder_checks_ok(out):
+    result = runner.invoke(app, ["check", "--out", str(out)])
+    assert result.exit_code == 0
+    assert result.output.startswith("ok: documents 12, sentences 53, tokens 745")
+
+
+def test_a_truncated_part_is_reported_with_its_path(out):
+    part = first_part(out, "tokens")
+    part.write_bytes(part.read_bytes()[:200])
+    result = runner.invoke(app, ["check", "--out", str(out)])
+    assert result.exit_code == 1
+    assert f"problem tokens: {part}: unreadable Parquet" in result.output
+
+
+def test_reports_fail_on_a_damaged_part_instead_of_under_counting(out):
+    part = first_part(out, "entities")
+    part.write_bytes(b"PAR1" + b"\x00" * 64 + b"PAR1")
+    for args in (["report", "top-entities"], ["sql", "SELECT count(*) FROM entities"]):
+        result = runner.invoke(app, [*args, "--out", str(out)])
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith("Error: query failed:") and str(part) in result.output.replace("\n", "")
+
+
+def test_a_part_with_another_schema_is_reported(out):
+    part = first_part(out, "sentences")
+    table = pq.read_table(part).drop_columns(["n_tokens"])
+    pq.write_table(table, part)
+    result = runner.invoke(app, ["check", "--out", str(out)])
+    assert result.exit_code == 1
+    assert f"problem sentences: {part}: schema differs from sentences's: missing n_tokens" in result.output
+
+
+def test_rows_without_their_document_are_reported(out):
+    import pyarrow as pa
+
+    part = first_part(out, "tokens")
+    table = pq.read_table(part)
+    orphan = {**table.slice(0, 1).to_pylist()[0], "doc_id": "f" * 32}
+    pq.write_table(pa.Table.from_pylist([*table.to_pylist(), orphan], schema=table.schema), part)
+    result = runner.invoke(app, ["check", "--out", str(out)])
+    assert result.exit_code == 1
+    assert "problem tokens: tokens: 1 doc_ids without a document, e.g. ffffffff" in result.output
+
+
+def test_counts_that_disagree_with_the_rows_are_reported(out):
+    import pyarrow as pa
+
+    part = first_part(out, "tokens")
+    table = pq.read_table(part)
+    rows = table.to_pylist()
+    pq.write_table(pa.Table.from_pylist([*rows, rows[0]], schema=table.schema), part)
+    result = runner.invoke(app, ["check", "--out", str(out)])
+    assert result.exit_code == 1
+    assert "problem tokens: tokens: 1 documents whose n_tokens differs from their rows" in result.output
+
+
+def test_a_missing_manifest_is_reported(out):
+    (out / "_manifest.json").unlink()
+    result = runner.invoke(app, ["check", "--out", str(out)])
+    assert result.exit_code == 1 and "written by an older khabar (no _manifest.json)" in result.output
+
+
+def test_check_help_has_an_example():
+    result = runner.invoke(app, ["check", "--help"])
+    assert result.exit_code == 0 and "khabar check" in result.output
