@@ -18,6 +18,7 @@ from camel_tools.utils.normalize import (
 _SENTENCE_END = re.compile(r"[.!?؟…۔]+[\"'”’»)\]]*(?=\s)")
 # A single letter before a period is an abbreviation (د. for doctor, أ. for professor, U.S.).
 _ABBREVIATION = re.compile(r"(?:^|\s|\.)[^\W\d_]\.$")
+MAX_SENTENCE_CHARS = 2000
 _NUMBER_JOINERS = frozenset(".,\u066b\u066c")  # period, comma, Arabic decimal and thousands separators
 _DIGITS_TO_ASCII = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 
@@ -55,12 +56,24 @@ def split_sentences(text: str) -> list[Span]:
 
 
 def _append_trimmed(spans: list[Span], line: str, offset: int, start: int, end: int) -> None:
-    piece = line[start:end]
-    stripped = piece.lstrip()
-    if not stripped.strip():
-        return
-    lead = len(piece) - len(stripped)
-    spans.append(Span(offset + start + lead, offset + start + lead + len(stripped.rstrip())))
+    """Add line[start:end] without its surrounding whitespace; cut runs longer than MAX_SENTENCE_CHARS.
+
+    Text without punctuation (a scraped page on one line) would otherwise be one sentence of
+    millions of tokens, which the CRF and BERT backends hold in memory at once.
+    """
+    while start < end:
+        while start < end and line[start].isspace():
+            start += 1
+        stop = end
+        if stop - start > MAX_SENTENCE_CHARS:
+            cut = line.rfind(" ", start + 1, start + MAX_SENTENCE_CHARS)
+            stop = cut if cut > start else start + MAX_SENTENCE_CHARS
+        last = stop
+        while last > start and line[last - 1].isspace():
+            last -= 1
+        if last > start:
+            spans.append(Span(offset + start, offset + last))
+        start = stop
 
 
 def tokenize(text: str, sentences: list[Span]) -> list[Token]:

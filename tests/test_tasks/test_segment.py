@@ -84,3 +84,14 @@ def test_match_key_normalizes(surface, key):
 def test_tokenize_accepts_an_explicit_span():
     text = "abc def"
     assert [t.surface for t in tokenize(text, [Span(4, 7)])] == ["def"]
+
+
+def test_a_run_without_punctuation_is_cut_into_bounded_sentences():
+    from tasks.segment import MAX_SENTENCE_CHARS
+
+    text = "كلمة " * 2000  # 10,000 characters on one line, no sentence end
+    spans = split_sentences(text)
+    assert len(spans) > 1 and all(s.end - s.start <= MAX_SENTENCE_CHARS for s in spans)
+    assert " ".join(text[s.start : s.end] for s in spans) == text.strip()
+    unbroken = "ب" * (MAX_SENTENCE_CHARS + 10)  # no space to cut at: cut anyway
+    assert [s.end - s.start for s in split_sentences(unbroken)] == [MAX_SENTENCE_CHARS, 10]
