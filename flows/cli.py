@@ -197,6 +197,10 @@ def _run_with_progress(settings, job_name: str = "nightly", selection=None):
             raise JobError(str(exc)) from None
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _print_summary(s, out_dir: Path) -> None:
     stdout.print(f"[bold]khabar {s.kind} run {s.run_id}[/]: {s.status} in {s.duration_s:.1f} s", highlight=False)
     stdout.print(
@@ -209,7 +213,7 @@ def _print_summary(s, out_dir: Path) -> None:
         stdout.print(f"  quarantined: {s.files_quarantined} ({reasons}); see the files table", highlight=False)
     stdout.print(
         f"  written: {s.n_tokens} tokens, {s.n_entities} entities "
-        f"in {s.n_shards} shards on {s.workers} workers -> {out_dir}",
+        f"in {_plural(s.n_shards, 'shard')} on {_plural(s.workers, 'worker')} -> {out_dir}",
         highlight=False,
     )
 
