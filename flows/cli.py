@@ -231,11 +231,7 @@ def sql(
 
     Example: `khabar sql "SELECT type, count(*) FROM entities GROUP BY type"`
     """
-    try:
-        columns, rows = _query(out, query)
-    except UserError as exc:
-        raise _fail(str(exc)) from None
-    _print_rows(columns, rows, fmt)
+    _show_query(out, query, fmt)
 
 
 @app.command()
@@ -255,17 +251,22 @@ def report(
         for report_name in report_names():
             stdout.print(f"{report_name:<18} {report_description(report_name)}", highlight=False)
         return
+    if name is None:
+        raise _fail(f"name a report; choose one of: {', '.join(report_names())}")
     try:
-        if name is None:
-            raise UserError(f"name a report; choose one of: {', '.join(report_names())}")
-        try:
-            sql_text = report_sql(name)
-        except UnknownReportError as exc:
-            raise UserError(str(exc)) from None
+        sql_text = report_sql(name)
+    except UnknownReportError as exc:
+        raise _fail(str(exc)) from None
+    _show_query(out, sql_text, fmt, title=name)
+
+
+def _show_query(out: Path | None, sql_text: str, fmt: Format, title: str | None = None) -> None:
+    """Run one query over the tables and print its rows, or fail with one sentence."""
+    try:
         columns, rows = _query(out, sql_text)
     except UserError as exc:
         raise _fail(str(exc)) from None
-    _print_rows(columns, rows, fmt, title=name)
+    _print_rows(columns, rows, fmt, title)
 
 
 def _query(out: Path | None, sql_text: str) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -449,11 +450,7 @@ def runs(
                docs_reprocessed, docs_failed, files_quarantined, round(duration_s, 1) as duration_s, flow_run_id
         from runs order by run_id desc limit {last}
     """
-    try:
-        columns, rows = _query(out, query)
-    except UserError as exc:
-        raise _fail(str(exc)) from None
-    _print_rows(columns, rows, fmt)
+    _show_query(out, query, fmt)
 
 
 @app.command()

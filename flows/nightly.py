@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,17 +15,16 @@ from prefect.states import Failed, State
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
 from flows.settings import Settings
-from flows.shard_runner import run_shards
+from flows.shard_runner import run_shards, shard_specs, start_run
 from flows.summary import RunSummary, publish_artifacts, trigger_of_this_run
 from reports.query import top_entities
 from tasks.entities import NerConfig, resolve
 from tasks.faults import failpoint
-from tasks.fingerprint import fingerprint_detail, fingerprint_of
 from tasks.inventory import files_to_read, next_files_table, plan_documents, read_facts, scan_raw, split_into_shards
 from tasks.lock import LockedError, output_lock
 from tasks.manifest import Manifest, commit_manifest, open_for_writing
-from tasks.runlog import load_state, new_run_id, write_files_table, write_quarantine, write_run_record
-from tasks.shards import ShardResult, ShardSpec
+from tasks.runlog import load_state, write_files_table, write_quarantine, write_run_record
+from tasks.shards import ShardResult
 from tasks.storage import collect_garbage
 
 # Bookkeeping steps run in the flow's process; shards run on the task runner.
@@ -69,13 +66,8 @@ def nightly(
     lock_wait_s: float = 0.0,
 ) -> RunSummary | State:
     """Process new and changed files under raw_dir into the Parquet tables under out_dir."""
-    started_at = datetime.now(UTC)
-    clock = time.perf_counter()
-    run_id = new_run_id(started_at)
-    workers = workers or os.cpu_count() or 1
-    config = resolve(ner or NerConfig())
-    detail = fingerprint_detail(config)
-    fingerprint = fingerprint_of(detail)
+    run = start_run(ner, workers)
+    run_id = run.run_id
     try:
         with output_lock(out_dir, f"{kind} run", wait_s=lock_wait_s):
             manifest = open_for_writing(out_dir)
@@ -84,20 +76,9 @@ def nightly(
             scanned = scan(raw_dir)
             facts = hash_files(raw_dir, files_to_read(scanned, state.files), max_file_bytes)
             plan = plan_documents(facts, state.known_docs, state.quarantined_hashes)
-            groups = split_into_shards([path for path, _ in plan.to_process], shard_size, workers)
-            specs = [
-                ShardSpec(
-                    f"{run_id}-{i:05d}",
-                    raw_dir,
-                    out_dir,
-                    tuple(group),
-                    tuple(plan.facts[p].content_hash or "" for p in group),
-                    run_id,
-                    fingerprint,
-                    config,
-                )
-                for i, group in enumerate(groups)
-            ]
+            groups = split_into_shards([path for path, _ in plan.to_process], shard_size, run.workers)
+            hashes = {path: plan.facts[path].content_hash or "" for path, _ in plan.to_process}
+            specs = shard_specs(run, raw_dir, out_dir, groups, hashes)
             committer = ManifestCommitter(out_dir, manifest)
             results, outcomes = run_shards(
                 specs, retries=retries, retry_delay_s=retry_delay_s, on_result=committer.add_shard
@@ -115,11 +96,11 @@ def nightly(
                 run_id=run_id,
                 kind=kind,
                 trigger=trigger_of_this_run(),
-                fingerprint=fingerprint,
-                fingerprint_detail=json.dumps(detail, sort_keys=True),
+                fingerprint=run.fingerprint,
+                fingerprint_detail=run.fingerprint_detail,
                 flow_run_id=flow_run.get_id(),
-                started_at=started_at,
-                finished_at=started_at,
+                started_at=run.started_at,
+                finished_at=run.started_at,
                 status="completed_with_failures" if docs_failed else "completed",
                 files_seen=len(scanned),
                 files_read=len(facts),
@@ -130,12 +111,12 @@ def nightly(
                 docs_failed=docs_failed,
                 files_quarantined=sum(quarantined.values()),
                 n_shards=len(specs),
-                workers=min(workers, max(len(specs), 1)),
+                workers=min(run.workers, max(len(specs), 1)),
                 n_tokens=sum(r.n_tokens for r in results),
                 n_entities=sum(r.n_entities for r in results),
                 quarantined=quarantined,
             )
-            summary.duration_s = round(time.perf_counter() - clock, 3)
+            summary.duration_s = run.elapsed_s()
             summary.finished_at = datetime.now(UTC)
             run_part = record_run(out_dir, summary.record())
             failpoint("run.after_record")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,17 +12,14 @@ from prefect.task_runners import ProcessPoolTaskRunner
 
 from flows.nightly import record_run, summary_of, task_runner_for
 from flows.settings import Settings
-from flows.shard_runner import run_shards
+from flows.shard_runner import run_shards, shard_specs, start_run
 from flows.summary import RunSummary, publish_artifacts, trigger_of_this_run
 from reports.query import top_entities
-from tasks.entities import NerConfig, resolve
-from tasks.fingerprint import fingerprint_detail, fingerprint_of
+from tasks.entities import NerConfig
 from tasks.inventory import split_into_shards
 from tasks.lock import LockedError, output_lock
 from tasks.manifest import commit_manifest, open_for_writing
 from tasks.reprocess import Selection, parts_without, readable_sources, select_documents
-from tasks.runlog import new_run_id
-from tasks.shards import ShardSpec
 from tasks.storage import collect_garbage
 
 
@@ -47,63 +41,44 @@ def reprocess(
     them; one manifest commit then swaps old for new. A document whose file is gone or changed
     keeps its old rows, and so does one that fails: nothing is lost or duplicated.
     """
-    started_at = datetime.now(UTC)
-    clock = time.perf_counter()
-    run_id = new_run_id(started_at)
-    workers = workers or os.cpu_count() or 1
-    config = resolve(ner or NerConfig())
-    detail = fingerprint_detail(config)
-    fingerprint = fingerprint_of(detail)
+    run = start_run(ner, workers)
     try:
         with output_lock(out_dir, "reprocess", wait_s=lock_wait_s):
             manifest = open_for_writing(out_dir)
             collect_garbage(out_dir, manifest)
-            chosen = select_documents(out_dir, manifest, selection, fingerprint)
+            chosen = select_documents(out_dir, manifest, selection, run.fingerprint)
             ready, missing = readable_sources(raw_dir, chosen)
             hashes = {c.path: c.content_hash for c in ready}
-            groups = split_into_shards(list(hashes), shard_size, workers)
-            specs = [
-                ShardSpec(
-                    f"{run_id}-{i:05d}",
-                    raw_dir,
-                    out_dir,
-                    tuple(group),
-                    tuple(hashes[p] for p in group),
-                    run_id,
-                    fingerprint,
-                    config,
-                )
-                for i, group in enumerate(groups)
-            ]
+            specs = shard_specs(run, raw_dir, out_dir, split_into_shards(list(hashes), shard_size, run.workers), hashes)
             results, outcomes = run_shards(specs, retries=retries, retry_delay_s=retry_delay_s)
             wanted = {c.doc_id for c in ready}
             replaced = {o.doc_id for o in outcomes.values() if o.status == "processed" and o.doc_id in wanted}
-            add, remove = parts_without(out_dir, manifest, replaced, run_id)
+            add, remove = parts_without(out_dir, manifest, replaced, run.run_id)
             for result in results:
                 for table, part in result.parts.items():
                     add[table].append(part)
             failed = sum(o.status != "processed" for o in outcomes.values())
             summary = RunSummary(
-                run_id=run_id,
+                run_id=run.run_id,
                 kind="reprocess",
                 trigger=trigger_of_this_run(),
-                fingerprint=fingerprint,
-                fingerprint_detail=json.dumps(detail, sort_keys=True),
+                fingerprint=run.fingerprint,
+                fingerprint_detail=run.fingerprint_detail,
                 flow_run_id=flow_run.get_id(),
-                started_at=started_at,
-                finished_at=started_at,
+                started_at=run.started_at,
+                finished_at=run.started_at,
                 status="completed_with_failures" if failed else "completed",
                 docs_reprocessed=len(replaced),
                 docs_failed=failed,
                 n_shards=len(specs),
-                workers=min(workers, max(len(specs), 1)),
+                workers=min(run.workers, max(len(specs), 1)),
                 n_tokens=sum(r.n_tokens for r in results),
                 n_entities=sum(r.n_entities for r in results),
                 docs_missing=[c.doc_id for c in missing],
             )
             if not chosen:
                 return summary  # nothing selected: nothing written, not even a run record
-            summary.duration_s = round(time.perf_counter() - clock, 3)
+            summary.duration_s = run.elapsed_s()
             summary.finished_at = datetime.now(UTC)
             add["runs"] = [record_run(out_dir, summary.record())]
             commit_manifest(out_dir, manifest.changed(add=add, remove=remove))

@@ -1,16 +1,73 @@
-"""Fanning shard tasks out on the flow's task runner and collecting them as they finish."""
+"""What every writing flow shares: the start of a run, its shard specs, and fanning shards out."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from prefect.futures import as_completed
 
 from flows import progress
+from tasks.entities import NerConfig, resolve
+from tasks.fingerprint import fingerprint_detail, fingerprint_of
 from tasks.inventory import Outcome
+from tasks.runlog import new_run_id
 from tasks.shards import ShardResult, ShardSpec, process_shard_task
 
 SHARD_FAILED = "shard_failed"
+
+
+@dataclass
+class RunStart:
+    """A run's identity and the pipeline it writes with, fixed when it starts."""
+
+    run_id: str
+    started_at: datetime
+    workers: int
+    ner: NerConfig  # resolved: never auto
+    fingerprint: str
+    fingerprint_detail: str  # JSON
+    clock: float = field(default_factory=time.perf_counter)
+
+    def elapsed_s(self) -> float:
+        return round(time.perf_counter() - self.clock, 3)
+
+
+def start_run(ner: NerConfig | None, workers: int | None) -> RunStart:
+    started_at = datetime.now(UTC)
+    config = resolve(ner or NerConfig())
+    detail = fingerprint_detail(config)
+    return RunStart(
+        run_id=new_run_id(started_at),
+        started_at=started_at,
+        workers=workers or os.cpu_count() or 1,
+        ner=config,
+        fingerprint=fingerprint_of(detail),
+        fingerprint_detail=json.dumps(detail, sort_keys=True),
+    )
+
+
+def shard_specs(
+    run: RunStart, raw_dir: str, out_dir: str, groups: Sequence[Sequence[str]], hashes: Mapping[str, str]
+) -> list[ShardSpec]:
+    """One spec per group of paths, named <run_id>-<index>, with each path's planned content hash."""
+    return [
+        ShardSpec(
+            part=f"{run.run_id}-{i:05d}",
+            raw_dir=raw_dir,
+            out_dir=out_dir,
+            paths=tuple(group),
+            hashes=tuple(hashes[p] for p in group),
+            run_id=run.run_id,
+            fingerprint=run.fingerprint,
+            ner=run.ner,
+        )
+        for i, group in enumerate(groups)
+    ]
 
 
 def run_shards(

@@ -19,3 +19,25 @@ def table_schema(name: str, grain: str, columns: list[pa.Field], *, version: int
 
 
 UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+def doc_id_column() -> pa.Field:
+    """The key every document table joins on."""
+    return column("doc_id", pa.string(), "FK -> documents.doc_id", nullable=False)
+
+
+def span_columns() -> list[pa.Field]:
+    """[char_start, char_end) into documents.text, in code points."""
+    return [
+        column("char_start", pa.int32(), "Start offset in documents.text (code points, inclusive)", nullable=False),
+        column("char_end", pa.int32(), "End offset in documents.text (exclusive)", nullable=False),
+    ]
+
+
+def fingerprint_column() -> pa.Field:
+    return column(
+        "fingerprint",
+        pa.string(),
+        "Pipeline fingerprint that produced the row (khabar version, processing version, entity backend and model)",
+        nullable=False,
+    )

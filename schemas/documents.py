@@ -2,7 +2,7 @@
 
 import pyarrow as pa
 
-from schemas._columns import UTC_TIMESTAMP, column, table_schema
+from schemas._columns import UTC_TIMESTAMP, column, fingerprint_column, table_schema
 
 DOCUMENTS = table_schema(
     "documents",
@@ -36,12 +36,7 @@ DOCUMENTS = table_schema(
         column("n_entities", pa.int32(), "Rows in entities for this document", nullable=False),
         column("run_id", pa.string(), "Run that processed the document (FK -> runs.run_id)", nullable=False),
         column("processed_at", UTC_TIMESTAMP, "When the document was processed (UTC)", nullable=False),
-        column(
-            "fingerprint",
-            pa.string(),
-            "Pipeline fingerprint that produced the row (khabar version, processing version, entity backend and model)",
-            nullable=False,
-        ),
+        fingerprint_column(),
     ],
     version=3,
 )

@@ -2,7 +2,7 @@
 
 import pyarrow as pa
 
-from schemas._columns import column, table_schema
+from schemas._columns import column, doc_id_column, fingerprint_column, span_columns, table_schema
 
 ENTITY_TYPES = ("PERS", "LOC", "ORG", "MISC")
 
@@ -10,7 +10,7 @@ ENTITIES = table_schema(
     "entities",
     "one row per entity mention (doc_id, entity_idx)",
     [
-        column("doc_id", pa.string(), "FK -> documents.doc_id", nullable=False),
+        doc_id_column(),
         column("entity_idx", pa.int32(), "0-based position of the mention in the document", nullable=False),
         column("type", pa.string(), "PERS | LOC | ORG | MISC", nullable=False),
         column("surface", pa.string(), "documents.text[char_start:char_end], clitics included", nullable=False),
@@ -20,8 +20,7 @@ ENTITIES = table_schema(
             "Normalized name with clitics and the article handled: وروسيا, لروسيا and روسيا share one key",
             nullable=False,
         ),
-        column("char_start", pa.int32(), "Start offset in documents.text (inclusive)", nullable=False),
-        column("char_end", pa.int32(), "End offset in documents.text (exclusive)", nullable=False),
+        *span_columns(),
         column("token_start", pa.int32(), "First token of the mention (tokens.token_idx)", nullable=False),
         column("token_end", pa.int32(), "One past the last token of the mention", nullable=False),
         column("sentence_idx", pa.int32(), "Sentence holding the mention", nullable=False),
@@ -35,12 +34,7 @@ ENTITIES = table_schema(
             "sha256 of the extractor's model or lists (CRF model file, camel model folder, gazetteer lists)",
             nullable=False,
         ),
-        column(
-            "fingerprint",
-            pa.string(),
-            "Pipeline fingerprint that produced the row (khabar version, processing version, entity backend and model)",
-            nullable=False,
-        ),
+        fingerprint_column(),
     ],
     version=3,
 )

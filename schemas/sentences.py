@@ -2,24 +2,18 @@
 
 import pyarrow as pa
 
-from schemas._columns import column, table_schema
+from schemas._columns import column, doc_id_column, fingerprint_column, span_columns, table_schema
 
 SENTENCES = table_schema(
     "sentences",
     "one row per sentence (doc_id, sentence_idx)",
     [
-        column("doc_id", pa.string(), "FK -> documents.doc_id", nullable=False),
+        doc_id_column(),
         column("sentence_idx", pa.int32(), "0-based position of the sentence in the document", nullable=False),
-        column("char_start", pa.int32(), "Start offset in documents.text (code points, inclusive)", nullable=False),
-        column("char_end", pa.int32(), "End offset in documents.text (exclusive)", nullable=False),
+        *span_columns(),
         column("text", pa.string(), "documents.text[char_start:char_end]", nullable=False),
         column("n_tokens", pa.int32(), "Tokens in the sentence", nullable=False),
-        column(
-            "fingerprint",
-            pa.string(),
-            "Pipeline fingerprint that produced the row (khabar version, processing version, entity backend and model)",
-            nullable=False,
-        ),
+        fingerprint_column(),
     ],
     version=2,
 )
