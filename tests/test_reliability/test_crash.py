@@ -50,17 +50,19 @@ def tables_of(out: Path) -> dict[str, object]:
     }
 
 
-def khabar_run(raw: Path, out: Path, api_url: str, failpoint: str | None = None) -> subprocess.Popen[bytes]:
+def khabar_run(
+    raw: Path, out: Path, api_url: str, failpoint: str | None = None, workers: int = 2
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KHABAR_")}
     env |= {"PREFECT_API_URL": api_url, "KHABAR_SHARD_RETRY_DELAY_S": "0"}
     if failpoint:
         env["KHABAR_FAILPOINT"] = failpoint
-    args = [KHABAR, "run", "--raw", str(raw), "--out", str(out), "--workers", "2", "--shard-size", "5"]
+    args = [KHABAR, "run", "--raw", str(raw), "--out", str(out), "--workers", str(workers), "--shard-size", "5"]
     return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def assert_recovers(raw: Path, out: Path, api_url: str, expected: dict) -> None:
-    rerun = khabar_run(raw, out, api_url)
+    rerun = khabar_run(raw, out, api_url, workers=1)  # in-process shards: the quickest clean rerun
     output = rerun.communicate(timeout=300)[0].decode()
     assert rerun.returncode == 0, output
     problems, _ = check_tables(out)
