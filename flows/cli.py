@@ -48,6 +48,12 @@ class Format(StrEnum):
 
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format")]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", "-w", min=1, help="Worker processes (env KHABAR_WORKERS, default: CPU count)", show_default=False
+    ),
+]
 NerOpt = Annotated[
     str | None,
     typer.Option(
@@ -100,16 +106,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 def run(
     raw: RawOpt = None,
     out: OutOpt = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            "-w",
-            min=1,
-            help="Worker processes (env KHABAR_WORKERS, default: CPU count)",
-            show_default=False,
-        ),
-    ] = None,
+    workers: WorkersOpt = None,
     shard_size: Annotated[
         int | None,
         typer.Option(
@@ -360,7 +357,7 @@ def reprocess(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be reprocessed; change nothing")] = False,
     raw: RawOpt = None,
     out: OutOpt = None,
-    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Worker processes")] = None,
+    workers: WorkersOpt = None,
     ner: NerOpt = None,
     ner_model: NerModelOpt = None,
 ) -> None:
@@ -462,7 +459,7 @@ def serve(
     ] = False,
     raw: RawOpt = None,
     out: OutOpt = None,
-    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Worker processes")] = None,
+    workers: WorkersOpt = None,
     ner: NerOpt = None,
     ner_model: NerModelOpt = None,
 ) -> None:

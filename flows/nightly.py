@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
-from prefect.runtime import flow_run
 from prefect.states import Failed, State
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
 from flows.settings import Settings
 from flows.shard_runner import run_shards, shard_specs, start_run
-from flows.summary import RunSummary, publish_artifacts, trigger_of_this_run
+from flows.summary import RunSummary, publish_artifacts
 from reports.query import top_entities
 from tasks.entities import NerConfig, resolve
 from tasks.faults import failpoint
@@ -92,32 +90,21 @@ def nightly(
             seen = {s.path for s in scanned}
             quarantined = dict(Counter(f.reason or "unknown" for f in set_aside))
             docs_failed = sum(o.status == "failed" for o in outcomes.values())
-            summary = RunSummary(
-                run_id=run_id,
-                kind=kind,
-                trigger=trigger_of_this_run(),
-                fingerprint=run.fingerprint,
-                fingerprint_detail=run.fingerprint_detail,
-                flow_run_id=flow_run.get_id(),
-                started_at=run.started_at,
-                finished_at=run.started_at,
-                status="completed_with_failures" if docs_failed else "completed",
+            summary = run.summary(
+                kind,
+                n_shards=len(specs),
+                docs_failed=docs_failed,
                 files_seen=len(scanned),
                 files_read=len(facts),
                 docs_new=sum(r.n_documents for r in results),
                 docs_skipped=sum(
                     f.path in seen and f.status in ("processed", "duplicate") and f.path not in outcomes for f in files
                 ),
-                docs_failed=docs_failed,
                 files_quarantined=sum(quarantined.values()),
-                n_shards=len(specs),
-                workers=min(run.workers, max(len(specs), 1)),
                 n_tokens=sum(r.n_tokens for r in results),
                 n_entities=sum(r.n_entities for r in results),
                 quarantined=quarantined,
             )
-            summary.duration_s = run.elapsed_s()
-            summary.finished_at = datetime.now(UTC)
             run_part = record_run(out_dir, summary.record())
             failpoint("run.after_record")
             committer.commit(

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow
-from prefect.runtime import flow_run
 from prefect.states import Failed, State
 from prefect.task_runners import ProcessPoolTaskRunner
 
 from flows.nightly import record_run, summary_of, task_runner_for
 from flows.settings import Settings
 from flows.shard_runner import run_shards, shard_specs, start_run
-from flows.summary import RunSummary, publish_artifacts, trigger_of_this_run
+from flows.summary import RunSummary, publish_artifacts
 from reports.query import top_entities
 from tasks.entities import NerConfig
 from tasks.inventory import split_into_shards
@@ -58,28 +56,17 @@ def reprocess(
                 for table, part in result.parts.items():
                     add[table].append(part)
             failed = sum(o.status != "processed" for o in outcomes.values())
-            summary = RunSummary(
-                run_id=run.run_id,
-                kind="reprocess",
-                trigger=trigger_of_this_run(),
-                fingerprint=run.fingerprint,
-                fingerprint_detail=run.fingerprint_detail,
-                flow_run_id=flow_run.get_id(),
-                started_at=run.started_at,
-                finished_at=run.started_at,
-                status="completed_with_failures" if failed else "completed",
-                docs_reprocessed=len(replaced),
-                docs_failed=failed,
+            summary = run.summary(
+                "reprocess",
                 n_shards=len(specs),
-                workers=min(run.workers, max(len(specs), 1)),
+                docs_failed=failed,
+                docs_reprocessed=len(replaced),
                 n_tokens=sum(r.n_tokens for r in results),
                 n_entities=sum(r.n_entities for r in results),
                 docs_missing=[c.doc_id for c in missing],
             )
             if not chosen:
                 return summary  # nothing selected: nothing written, not even a run record
-            summary.duration_s = run.elapsed_s()
-            summary.finished_at = datetime.now(UTC)
             add["runs"] = [record_run(out_dir, summary.record())]
             commit_manifest(out_dir, manifest.changed(add=add, remove=remove))
     except LockedError as exc:

@@ -8,10 +8,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from prefect.futures import as_completed
 
 from flows import progress
+from flows.summary import RunSummary, trigger_of_this_run
 from tasks.entities import NerConfig, resolve
 from tasks.fingerprint import fingerprint_detail, fingerprint_of
 from tasks.inventory import Outcome
@@ -35,6 +37,27 @@ class RunStart:
 
     def elapsed_s(self) -> float:
         return round(time.perf_counter() - self.clock, 3)
+
+    def summary(self, kind: str, n_shards: int, docs_failed: int, **counts: Any) -> RunSummary:
+        """The run's summary: its identity from here, its counts from the caller; finished now."""
+        from prefect.runtime import flow_run
+
+        return RunSummary(
+            run_id=self.run_id,
+            kind=kind,
+            trigger=trigger_of_this_run(),
+            fingerprint=self.fingerprint,
+            fingerprint_detail=self.fingerprint_detail,
+            flow_run_id=flow_run.get_id(),
+            started_at=self.started_at,
+            finished_at=datetime.now(UTC),
+            status="completed_with_failures" if docs_failed else "completed",
+            docs_failed=docs_failed,
+            n_shards=n_shards,
+            workers=min(self.workers, max(n_shards, 1)),
+            duration_s=self.elapsed_s(),
+            **counts,
+        )
 
 
 def start_run(ner: NerConfig | None, workers: int | None) -> RunStart:
