@@ -21,18 +21,15 @@ class ServerRequiredError(RuntimeError):
 
 def deployment_parameters(settings: Settings) -> dict[str, Any]:
     """The flow's parameters for scheduled runs: absolute folders, so the serving directory does not matter."""
-    from flows.nightly import ner_config
+    from flows.nightly import flow_parameters
 
-    return {
+    parameters = flow_parameters(settings)
+    return parameters | {
         "raw_dir": str(Path(settings.raw_dir).resolve()),
         "out_dir": str(Path(settings.out_dir).resolve()),
-        "shard_size": settings.shard_size,
         "max_file_bytes": settings.max_file_bytes,
-        "ner": asdict(ner_config(settings)),
+        "ner": asdict(parameters["ner"]),
         "kind": "nightly",
-        "workers": settings.workers,
-        "retries": settings.shard_retries,
-        "retry_delay_s": settings.shard_retry_delay_s,
         "lock_wait_s": max(settings.lock_wait_s, 600.0),  # a scheduled run waits for a manual one
     }
 

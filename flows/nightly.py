@@ -124,20 +124,24 @@ def task_runner_for(workers: int) -> TaskRunner[Any]:
     return ThreadPoolTaskRunner(max_workers=1) if workers == 1 else ProcessPoolTaskRunner(max_workers=workers)
 
 
+def flow_parameters(settings: Settings) -> dict[str, Any]:
+    """The parameters both writing flows take from the settings (folders, shards, backend, retries, lock)."""
+    return {
+        "raw_dir": str(Path(settings.raw_dir)),
+        "out_dir": str(Path(settings.out_dir)),
+        "shard_size": settings.shard_size,
+        "ner": ner_config(settings),
+        "workers": settings.workers,
+        "retries": settings.shard_retries,
+        "retry_delay_s": settings.shard_retry_delay_s,
+        "lock_wait_s": settings.lock_wait_s,
+    }
+
+
 def run_nightly(settings: Settings, kind: str = "manual") -> RunSummary:
     """Run the nightly flow here with the settings' task runner; raises RunFailedError if it could not run."""
     state = nightly.with_options(task_runner=task_runner_for(settings.workers))(
-        raw_dir=str(Path(settings.raw_dir)),
-        out_dir=str(Path(settings.out_dir)),
-        shard_size=settings.shard_size,
-        max_file_bytes=settings.max_file_bytes,
-        ner=ner_config(settings),
-        kind=kind,
-        workers=settings.workers,
-        retries=settings.shard_retries,
-        retry_delay_s=settings.shard_retry_delay_s,
-        lock_wait_s=settings.lock_wait_s,
-        return_state=True,
+        **flow_parameters(settings), max_file_bytes=settings.max_file_bytes, kind=kind, return_state=True
     )
     return summary_of(state)
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import flow
 from prefect.states import Failed, State
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from flows.nightly import record_run, summary_of, task_runner_for
+from flows.nightly import flow_parameters, record_run, summary_of, task_runner_for
 from flows.settings import Settings
 from flows.shard_runner import run_shards, shard_specs, start_run
 from flows.summary import RunSummary, publish_artifacts
@@ -78,18 +76,7 @@ def reprocess(
 
 
 def run_reprocess(settings: Settings, selection: Selection) -> RunSummary:
-    from flows.nightly import ner_config
-
     state = reprocess.with_options(task_runner=task_runner_for(settings.workers))(
-        raw_dir=str(Path(settings.raw_dir)),
-        out_dir=str(Path(settings.out_dir)),
-        selection=selection,
-        shard_size=settings.shard_size,
-        ner=ner_config(settings),
-        workers=settings.workers,
-        retries=settings.shard_retries,
-        retry_delay_s=settings.shard_retry_delay_s,
-        lock_wait_s=settings.lock_wait_s,
-        return_state=True,
+        **flow_parameters(settings), selection=selection, return_state=True
     )
     return summary_of(state)

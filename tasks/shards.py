@@ -49,61 +49,71 @@ def shard_tables(
     docs: list[Document], extractor: EntityExtractor, run_id: str, fingerprint: str, processed_at: datetime
 ) -> dict[str, pa.Table]:
     """The four document tables of a shard, each with its explicit schema."""
-    cols: dict[str, dict[str, list]] = {name: {f: [] for f in TABLES[name].names} for name in TABLES}
+    cols: dict[str, dict[str, list]] = {name: {f: [] for f in TABLES[name].names} for name in DOCUMENT_TABLES}
+
+    def add(table: str, **row: object) -> None:
+        for name, value in row.items():
+            cols[table][name].append(value)
+
     for doc in docs:
-        d = cols["documents"]
-        for key, value in (
-            ("doc_id", doc.doc_id),
-            ("path", doc.path),
-            ("source", doc.source),
-            ("published_date", doc.published_date),
-            ("title", doc.title),
-            ("text", doc.text),
-            ("encoding", doc.encoding),
-            ("repairs", list(doc.repairs)),
-            ("n_chars", len(doc.text)),
-            ("n_sentences", len(doc.sentences)),
-            ("n_tokens", len(doc.tokens)),
-            ("n_entities", len(doc.entities)),
-            ("run_id", run_id),
-            ("processed_at", processed_at),
-        ):
-            d[key].append(value)
-        s = cols["sentences"]
+        add(
+            "documents",
+            doc_id=doc.doc_id,
+            path=doc.path,
+            source=doc.source,
+            published_date=doc.published_date,
+            title=doc.title,
+            text=doc.text,
+            encoding=doc.encoding,
+            repairs=list(doc.repairs),
+            n_chars=len(doc.text),
+            n_sentences=len(doc.sentences),
+            n_tokens=len(doc.tokens),
+            n_entities=len(doc.entities),
+            run_id=run_id,
+            processed_at=processed_at,
+        )
         n_tokens_by_sentence = [0] * len(doc.sentences)
         for token in doc.tokens:
             n_tokens_by_sentence[token.sentence_idx] += 1
         for idx, span in enumerate(doc.sentences):
-            s["doc_id"].append(doc.doc_id)
-            s["sentence_idx"].append(idx)
-            s["char_start"].append(span.start)
-            s["char_end"].append(span.end)
-            s["text"].append(doc.text[span.start : span.end])
-            s["n_tokens"].append(n_tokens_by_sentence[idx])
-        t = cols["tokens"]
+            add(
+                "sentences",
+                doc_id=doc.doc_id,
+                sentence_idx=idx,
+                char_start=span.start,
+                char_end=span.end,
+                text=doc.text[span.start : span.end],
+                n_tokens=n_tokens_by_sentence[idx],
+            )
         for token in doc.tokens:
-            t["doc_id"].append(doc.doc_id)
-            t["token_idx"].append(token.idx)
-            t["sentence_idx"].append(token.sentence_idx)
-            t["char_start"].append(token.start)
-            t["char_end"].append(token.end)
-            t["surface"].append(token.surface)
-            t["match_key"].append(token.key)
-        e = cols["entities"]
+            add(
+                "tokens",
+                doc_id=doc.doc_id,
+                token_idx=token.idx,
+                sentence_idx=token.sentence_idx,
+                char_start=token.start,
+                char_end=token.end,
+                surface=token.surface,
+                match_key=token.key,
+            )
         for idx, ent in enumerate(doc.entities):
-            e["doc_id"].append(doc.doc_id)
-            e["entity_idx"].append(idx)
-            e["type"].append(ent.type)
-            e["surface"].append(ent.surface)
-            e["canonical_key"].append(ent.canonical_key)
-            e["char_start"].append(ent.char_start)
-            e["char_end"].append(ent.char_end)
-            e["token_start"].append(ent.token_start)
-            e["token_end"].append(ent.token_end)
-            e["sentence_idx"].append(ent.sentence_idx)
-            e["extractor"].append(extractor.name)
-            e["extractor_version"].append(extractor.version)
-            e["extractor_model_hash"].append(extractor.model_hash)
+            add(
+                "entities",
+                doc_id=doc.doc_id,
+                entity_idx=idx,
+                type=ent.type,
+                surface=ent.surface,
+                canonical_key=ent.canonical_key,
+                char_start=ent.char_start,
+                char_end=ent.char_end,
+                token_start=ent.token_start,
+                token_end=ent.token_end,
+                sentence_idx=ent.sentence_idx,
+                extractor=extractor.name,
+                extractor_version=extractor.version,
+                extractor_model_hash=extractor.model_hash,
+            )
     for name in DOCUMENT_TABLES:
         cols[name]["fingerprint"] = [fingerprint] * len(cols[name]["doc_id"])
     return {name: to_arrow(cols[name], TABLES[name]) for name in DOCUMENT_TABLES}
