@@ -13,6 +13,10 @@ _PREFECT_HOME = Path(tempfile.mkdtemp(prefix="khabar-test-prefect-"))
 os.environ["PREFECT_HOME"] = str(_PREFECT_HOME)
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("PREFECT_PROFILE", None)
+# A run records trigger "ci" when CI or GITHUB_ACTIONS is set; tests expect a plain CLI run
+# wherever they run, and set these themselves where the CI trigger is the point.
+for _name in ("CI", "GITHUB_ACTIONS"):
+    os.environ.pop(_name, None)
 # camel-tools reads its data folder when camel_tools.data is first imported, and downloads a
 # catalogue if none is there: point it at a folder with a minimal catalogue, and stay offline.
 CAMEL_DATA = Path(tempfile.mkdtemp(prefix="khabar-test-camel-"))

@@ -274,6 +274,17 @@ def test_runs_lists_the_history_newest_first(sample_output):
     assert rows[0]["flow_run_id"]
 
 
+@pytest.mark.parametrize(("env", "trigger"), [({}, "cli"), ({"CI": "true"}, "ci"), ({"GITHUB_ACTIONS": "true"}, "ci")])
+def test_a_run_outside_prefect_is_triggered_by_ci_or_the_cli(monkeypatch, env, trigger):
+    from flows.summary import trigger_of_this_run
+
+    for name in ("CI", "GITHUB_ACTIONS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert trigger_of_this_run() == trigger
+
+
 def test_serve_print_shows_the_deployment_schedule_and_next_runs(tmp_path):
     result = runner.invoke(
         app,
