@@ -67,6 +67,15 @@ def get(client: httpx.Client, path: str):
     return response.json() if response.status_code == 200 else None
 
 
+def post(client: httpx.Client, path: str, body: dict):
+    """The created object, or None on a transient server error (SQLite 'database is locked' -> 5xx)."""
+    response = client.post(path, json=body)
+    if response.status_code >= 500:
+        return None
+    assert response.status_code == 201, (response.status_code, response.text)
+    return response.json()
+
+
 def test_served_nightly_deployment_is_scheduled_and_runs_on_a_real_server(tmp_path):
     from fixtures.make_sample_corpus import write_corpus
 
@@ -98,7 +107,11 @@ def test_served_nightly_deployment_is_scheduled_and_runs_on_a_real_server(tmp_pa
             assert schedule["schedule"]["timezone"] == "Asia/Riyadh"
             assert schedule["active"]
 
-            run = client.post(f"/deployments/{deployment['id']}/create_flow_run", json={}).json()
+            run = wait_for(
+                "the server to create a flow run",
+                lambda: post(client, f"/deployments/{deployment['id']}/create_flow_run", {}),
+                60,
+            )
             final = wait_for(
                 "the triggered run to finish",
                 lambda: _finished(get(client, f"/flow_runs/{run['id']}")),
