@@ -44,17 +44,21 @@ def fmt_scores(s) -> str:
     return f"**{s.micro['f1']:.3f}** (P {s.micro['precision']:.3f} R {s.micro['recall']:.3f}) | {per}"
 
 
-def quality_and_speed(work: Path) -> list[str]:
+def training_data(work: Path) -> tuple[list, list[list[str]]]:
+    """The shared ANERcorp sentences, and the unlabelled SaudiNewsNet sentences the clusters learn from."""
     from tasks.corpus import unlabelled_sentences
-    from tasks.entities import load_extractor
     from tasks.entities.bio import read_conll
+
+    return read_conll(CONLL), list(unlabelled_sentences(unpack_saudinewsnet(work)))
+
+
+def quality_and_speed(work: Path, gold: list, unlabelled: list[list[str]]) -> list[str]:
+    from tasks.entities import load_extractor
     from tasks.entities.crf import CRFExtractor, train
     from tasks.entities.evaluate import evaluate
 
-    gold = read_conll(CONLL)
     cut = int(len(gold) * 0.9)
     train_part, dev = gold[:cut], gold[cut:]
-    unlabelled = list(unlabelled_sentences(unpack_saudinewsnet(work)))
     rows = [
         f"Dev split: last {len(dev)} of {len(gold)} sentences ({sum(len(s.words) for s in dev):,} tokens); "
         f"CRF trained on the first {len(train_part)} plus word clusters from {len(unlabelled):,} unlabelled "
@@ -81,20 +85,16 @@ def quality_and_speed(work: Path) -> list[str]:
     return rows
 
 
-def cross_validation(work: Path, folds: int) -> list[str]:
+def cross_validation(work: Path, gold: list, unlabelled: list[list[str]], folds: int) -> list[str]:
     """Micro-F1 of both backends on each of `folds` consecutive blocks, the CRF trained on the rest.
 
     One dev split says little on its own: ANERcorp's blocks differ in how many of their names occur
     elsewhere in the file, and micro-F1 moves with that far more than with a change of features.
     """
-    from tasks.corpus import unlabelled_sentences
     from tasks.entities import load_extractor
-    from tasks.entities.bio import read_conll
     from tasks.entities.crf import CRFExtractor, train
     from tasks.entities.evaluate import evaluate
 
-    gold = read_conll(CONLL)
-    unlabelled = list(unlabelled_sentences(unpack_saudinewsnet(work)))
     bounds = [len(gold) * k // folds for k in range(folds + 1)]
     gazetteer, crf, seen = [], [], []
     for k in range(folds):
@@ -231,9 +231,10 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     lines = []
     if not args.skip_quality:
-        lines += [*quality_and_speed(work), ""]
+        gold, unlabelled = training_data(work)
+        lines += [*quality_and_speed(work, gold, unlabelled), ""]
         if args.folds > 1:
-            lines += [*cross_validation(work, args.folds), ""]
+            lines += [*cross_validation(work, gold, unlabelled, args.folds), ""]
     if not args.skip_camel:
         lines += camel_comparison(work, args.camel_sentences)
     print("\n".join(lines))
