@@ -38,6 +38,7 @@ def fingerprint_column() -> pa.Field:
     return column(
         "fingerprint",
         pa.string(),
-        "Pipeline fingerprint that produced the row (khabar version, processing version, entity backend and model)",
+        "Pipeline fingerprint that produced the row "
+        "(khabar version, processing version, entity backend, its code version and model)",
         nullable=False,
     )

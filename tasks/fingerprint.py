@@ -1,4 +1,5 @@
-"""The pipeline fingerprint: what produced a row (khabar version, processing version, entity backend and model)."""
+"""The pipeline fingerprint: what produced a row (khabar version, processing version, entity backend, its code
+version and its model)."""
 
 from __future__ import annotations
 
@@ -19,12 +20,13 @@ def khabar_version() -> str:
 
 def fingerprint_detail(ner: NerConfig) -> dict[str, str]:
     """Everything that changes a document's rows; a resolved NerConfig (not auto) is expected."""
-    from tasks.entities import model_hash
+    from tasks.entities import code_version, model_hash
 
     return {
         "khabar": khabar_version(),
         "processing": PROCESSING_VERSION,
         "ner": ner.backend + ("-int8" if ner.quantize else ""),
+        "ner_version": code_version(ner),
         "ner_model": model_hash(ner),
     }
 

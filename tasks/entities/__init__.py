@@ -115,6 +115,26 @@ def load_extractor(config: NerConfig | str = "gazetteer") -> EntityExtractor:
     return extractor
 
 
+def code_version(config: NerConfig) -> str:
+    """The version of the configured extractor's code: its rules, features or predictor.
+
+    Bumped in the backend's module when its output changes for the same model; the CRF stacks the
+    gazetteer's rules as features, so its version carries both.
+    """
+    from tasks.entities import gazetteer
+
+    config = resolve(config)
+    if config.backend == "gazetteer":
+        return gazetteer.VERSION
+    if config.backend == "crf":
+        from tasks.entities.crf import features_version
+
+        return features_version()
+    from tasks.entities.camel import VERSION
+
+    return VERSION
+
+
 def model_hash(config: NerConfig) -> str:
     """sha256 of everything the configured extractor reads, computed without loading a model.
 

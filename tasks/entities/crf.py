@@ -15,18 +15,23 @@ from pathlib import Path
 
 import pycrfsuite
 
-from tasks.entities import Mention
+from tasks.entities import Mention, gazetteer
 from tasks.entities.bio import LabelledSentence, spans_from_labels, tokens_of_sentences
 from tasks.entities.clusters import CLUSTER_SIZES, learn_clusters
 from tasks.entities.gazetteer import GazetteerExtractor, strict_key
 from tasks.entities.keys import canonical_key, proclitic_readings
 from tasks.segment import Token, match_key
 
-FEATURES_VERSION = "1"
+FEATURES_VERSION = "2"  # bump when the features change: models trained with others are refused
 _MODEL_MEMBER = "model.crfsuite"
 _META_MEMBER = "meta.json"
 _VOCAB_MEMBER = "vocabulary.json"
 _OFFSETS = (-2, -1, 1, 2)
+
+
+def features_version() -> str:
+    """The featurizer's version: its own and that of the gazetteer rules it stacks as features."""
+    return f"{FEATURES_VERSION}+gazetteer{gazetteer.VERSION}"
 
 
 class ModelFileError(ValueError):
@@ -171,7 +176,7 @@ def train(
         model = Path(tmp) / _MODEL_MEMBER
         trainer.train(str(model))
         meta = {
-            "features_version": FEATURES_VERSION,
+            "features_version": features_version(),
             "gazetteer_version": featurizer.gazetteer.version,
             "n_sentences": len(gold),
             "n_tokens": sum(len(s.words) for s in gold),
@@ -215,10 +220,13 @@ class CRFExtractor:
                 model_bytes = z.read(_MODEL_MEMBER)
         except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
             raise ModelFileError(f"{path} is not a khabar CRF model ({exc})") from None
-        if meta.get("features_version") != FEATURES_VERSION:
-            raise ModelFileError(f"{path} was trained with features v{meta.get('features_version')}; retrain it")
+        if meta.get("features_version") != features_version():
+            raise ModelFileError(
+                f"{path} was trained with features v{meta.get('features_version')}, "
+                f"this khabar has v{features_version()}; retrain it"
+            )
         self.model_hash = hashlib.sha256(path.read_bytes()).hexdigest()
-        self.version = f"{FEATURES_VERSION}+{self.model_hash[:12]}"
+        self.version = f"{features_version()}+{self.model_hash[:12]}"
         self.meta = meta
         self.counts = {w: v[0] for w, v in vocabulary.items()}
         self.featurizer = Featurizer(

@@ -17,7 +17,7 @@ from tasks.entities import EntityExtractor, Mention
 from tasks.entities.keys import canonical_key, match_key, phrase_key, proclitic_readings
 from tasks.segment import Token
 
-VERSION = "2"
+VERSION = "3"  # bump when the rules change: the fingerprint carries it, so documents become stale
 _LIST_FILES = {"PERS": "persons.tsv", "ORG": "organizations.tsv", "LOC": "locations.tsv", "MISC": "misc.tsv"}
 _NAME_JOINERS = frozenset({"بن", "ابن", "بنت", "عبد", "ابو", "ابي", "ال", "ام"})
 _MAX_NAME_TOKENS = 4
@@ -26,6 +26,7 @@ _MAX_TITLE_SKIP = 6
 _GOD = "الله"
 _COMPOUND_STARTS = frozenset({"عبد", "ابو"})
 _QUOTES = frozenset("\"'«»“”‘’")
+_NOT_INSIDE_A_NAME = ("و", "ب", "ل", "ك")  # prefixes that start a new phrase after a short organisation name
 _PRONOUN_SUFFIXES = ("هم", "هما", "كم", "هن", "ها")
 _TITLE_QUALIFIERS = frozenset(
     {"السابق", "الحالي", "الجديد", "المنتهيه", "ولايته", "العام", "الاعلي", "التنفيذي"}
@@ -225,8 +226,8 @@ class _SentenceTagger:
     def _is_org_name_word(self, k: int, *, first: bool) -> bool:
         if self.strict[k] in self.g.stopwords or not _is_word(self.tokens[k].surface):
             return False
-        if not first and (self._is_adjective(k) or self.strict[k].startswith("و")):
-            return False
+        if not first and (self._is_adjective(k) or self.strict[k].startswith(_NOT_INSIDE_A_NAME)):
+            return False  # "نادي النصر بنتيجة": a conjunction or preposition prefix ends the name
         return not self.g.cues.longest_at(self.keys, k, self.end)
 
     def _is_complement_word(self, j: int) -> bool:

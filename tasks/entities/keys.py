@@ -8,7 +8,7 @@ from tasks.segment import match_key
 
 _CONJUNCTIONS = ("", "و", "ف")
 _PREPOSITIONS = ("ب", "ل", "ك")
-_MIN_STEM = 2
+_MIN_STEM = 3  # a two-letter stem makes common words names: بين ("between") -> ب + ين (the yen)
 
 
 @functools.lru_cache(maxsize=1 << 18)

@@ -93,7 +93,7 @@ def write_conll_tmp(rows):
 
 def test_model_version_carries_its_hash(model):
     extractor = load_extractor(NerConfig(backend="crf", model=str(model)))
-    assert extractor.name == "crf" and extractor.version.split("+")[1] == extractor.model_hash[:12]
+    assert extractor.name == "crf" and extractor.version.rsplit("+", 1)[1] == extractor.model_hash[:12]
 
 
 def test_crf_config_errors_are_clear(tmp_path):
@@ -105,6 +105,14 @@ def test_crf_config_errors_are_clear(tmp_path):
     junk.write_text("not a model")
     with pytest.raises(ModelFileError, match="is not a khabar CRF model"):
         CRFExtractor(junk)
+
+
+def test_a_model_trained_under_other_gazetteer_rules_must_be_retrained(model, monkeypatch):
+    from tasks.entities import gazetteer
+
+    monkeypatch.setattr(gazetteer, "VERSION", f"{gazetteer.VERSION}-next")
+    with pytest.raises(ModelFileError, match="retrain it"):
+        CRFExtractor(model)
 
 
 def test_canonical_key_strips_a_proclitic_only_toward_a_more_frequent_word(model):

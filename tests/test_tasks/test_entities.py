@@ -39,6 +39,16 @@ def test_a_short_word_is_not_stripped_to_nothing():
     assert proclitic_readings("وب") == ("وب",)
 
 
+@pytest.mark.parametrize("key", ["بين", "لكن", "فيه", "كما"])
+def test_common_three_letter_words_are_not_read_as_a_clitic_and_a_two_letter_stem(key):
+    # بين ("between") would otherwise be ب + ين, the yen
+    assert proclitic_readings(key) == (key,)
+
+
+def test_between_is_not_the_yen():
+    assert [(t, surface) for t, surface, _ in entities("التعاون بين دول حوض النيل")] == [("LOC", "النيل")]
+
+
 @pytest.mark.parametrize("surface", ["روسيا", "وروسيا", "لروسيا", "بروسيا", "فروسيا"])
 def test_clitics_share_one_canonical_key(surface):
     assert entities(f"زار الوفد {surface} أمس") == [("LOC", surface, "روسيا")]
