@@ -78,6 +78,12 @@ def resolve(config: NerConfig) -> NerConfig:
             )
         if not Path(config.model).is_file():
             raise NerConfigError(f"no CRF model file at {config.model}")
+        from tasks.entities import crf
+
+        try:
+            crf.model_meta(config.model)
+        except crf.ModelFileError as exc:
+            raise NerConfigError(str(exc)) from None
     if backend == "camel":
         try:
             camel.require_model(config.model)

@@ -206,6 +206,21 @@ def file_hash(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def model_meta(path: str | Path) -> dict:
+    """A model file's metadata, once checked that it is a khabar CRF model with this khabar's features."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            meta = json.loads(z.read(_META_MEMBER))
+    except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path} is not a khabar CRF model ({exc})") from None
+    if meta.get("features_version") != features_version():
+        raise ModelFileError(
+            f"{path} was trained with features v{meta.get('features_version')}, "
+            f"this khabar has v{features_version()}; retrain it"
+        )
+    return dict(meta)
+
+
 class CRFExtractor:
     """Tags with a trained model file; the model is opened once per process."""
 
@@ -213,18 +228,13 @@ class CRFExtractor:
 
     def __init__(self, model_path: str | Path) -> None:
         path = Path(model_path)
+        meta = model_meta(path)
         try:
             with zipfile.ZipFile(path) as z:
-                meta = json.loads(z.read(_META_MEMBER))
                 vocabulary = json.loads(z.read(_VOCAB_MEMBER))
                 model_bytes = z.read(_MODEL_MEMBER)
         except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
             raise ModelFileError(f"{path} is not a khabar CRF model ({exc})") from None
-        if meta.get("features_version") != features_version():
-            raise ModelFileError(
-                f"{path} was trained with features v{meta.get('features_version')}, "
-                f"this khabar has v{features_version()}; retrain it"
-            )
         self.model_hash = hashlib.sha256(path.read_bytes()).hexdigest()
         self.version = f"{features_version()}+{self.model_hash[:12]}"
         self.meta = meta

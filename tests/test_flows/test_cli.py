@@ -211,6 +211,19 @@ def test_run_with_camel_but_no_model_fails_before_any_work(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_run_with_a_crf_model_of_other_features_fails_before_any_work(tmp_path, crf_model, monkeypatch):
+    from tasks.entities import gazetteer
+
+    _, model = crf_model
+    monkeypatch.setattr(gazetteer, "VERSION", f"{gazetteer.VERSION}-next")  # as after an upgrade of the rules
+    result = runner.invoke(
+        app, ["run", "--raw", str(tmp_path), "--out", str(tmp_path / "out"), "--ner", "crf", "--ner-model", str(model)]
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: {model} was trained with features v") and "retrain it" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_run_with_the_crf_backend_records_it_on_every_entity(tmp_path, crf_model, prefect_api_url):
     from fixtures.make_sample_corpus import write_corpus
     from pipeline import read_all, run_pipeline

@@ -105,6 +105,8 @@ def test_crf_config_errors_are_clear(tmp_path):
     junk.write_text("not a model")
     with pytest.raises(ModelFileError, match="is not a khabar CRF model"):
         CRFExtractor(junk)
+    with pytest.raises(NerConfigError, match="is not a khabar CRF model"):
+        resolve(NerConfig(backend="crf", model=str(junk)))
 
 
 def test_a_model_trained_under_other_gazetteer_rules_must_be_retrained(model, monkeypatch):
