@@ -80,10 +80,18 @@ def test_camel_without_a_model_fails_fast_and_clearly(tmp_path, monkeypatch):
 def test_auto_prefers_camel_then_crf_then_gazetteer(tmp_path, monkeypatch, tiny_camel_model):
     assert resolve(NerConfig(backend="auto")).backend == "camel"
     monkeypatch.setenv("CAMELTOOLS_DATA", str(tmp_path))
-    model = tmp_path / "m.crf"
-    model.write_bytes(b"x")
+    from fixtures.conll_sample import write_conll
+
+    from tasks.entities.bio import read_conll
+    from tasks.entities.crf import train
+
+    model = train(read_conll(write_conll(tmp_path / "train.conll")), tmp_path / "m.crf", max_iterations=5).path
     assert resolve(NerConfig(backend="auto", model=str(model))).backend == "crf"
     assert resolve(NerConfig(backend="auto")).backend == "gazetteer"
+    junk = tmp_path / "junk.crf"
+    junk.write_bytes(b"x")
+    with pytest.raises(NerConfigError, match="is not a khabar CRF model"):
+        resolve(NerConfig(backend="auto", model=str(junk)))
 
 
 def test_the_camel_path_never_imports_camel_tools_ner(tiny_camel_model):
