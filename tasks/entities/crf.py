@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pycrfsuite
 
@@ -206,19 +207,28 @@ def file_hash(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def model_meta(path: str | Path) -> dict:
-    """A model file's metadata, once checked that it is a khabar CRF model with this khabar's features."""
+def _members(path: str | Path, *names: str) -> list[Any]:
+    """Members of a model file, in one opening: .json members decoded, others as bytes."""
     try:
         with zipfile.ZipFile(path) as z:
-            meta = json.loads(z.read(_META_MEMBER))
+            return [json.loads(z.read(n)) if n.endswith(".json") else z.read(n) for n in names]
     except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{path} is not a khabar CRF model ({exc})") from None
+
+
+def _checked(path: str | Path, meta: dict) -> dict:
     if meta.get("features_version") != features_version():
         raise ModelFileError(
             f"{path} was trained with features v{meta.get('features_version')}, "
             f"this khabar has v{features_version()}; retrain it"
         )
-    return dict(meta)
+    return meta
+
+
+def model_meta(path: str | Path) -> dict:
+    """A model file's metadata, once checked that it is a khabar CRF model with this khabar's features."""
+    (meta,) = _members(path, _META_MEMBER)
+    return _checked(path, meta)
 
 
 class CRFExtractor:
@@ -228,13 +238,8 @@ class CRFExtractor:
 
     def __init__(self, model_path: str | Path) -> None:
         path = Path(model_path)
-        meta = model_meta(path)
-        try:
-            with zipfile.ZipFile(path) as z:
-                vocabulary = json.loads(z.read(_VOCAB_MEMBER))
-                model_bytes = z.read(_MODEL_MEMBER)
-        except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-            raise ModelFileError(f"{path} is not a khabar CRF model ({exc})") from None
+        meta, vocabulary, model_bytes = _members(path, _META_MEMBER, _VOCAB_MEMBER, _MODEL_MEMBER)
+        _checked(path, meta)
         self.model_hash = hashlib.sha256(path.read_bytes()).hexdigest()
         self.version = f"{features_version()}+{self.model_hash[:12]}"
         self.meta = meta
