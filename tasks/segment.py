@@ -16,8 +16,7 @@ from camel_tools.utils.normalize import (
 
 # Sentence ends: terminal punctuation (and closing quotes or brackets) followed by whitespace.
 _SENTENCE_END = re.compile(r"[.!?؟…۔]+[\"'”’»)\]]*(?=\s)")
-# A single letter before a period is an abbreviation (د. for doctor, أ. for professor, U.S.).
-_ABBREVIATION = re.compile(r"(?:^|\s|\.)[^\W\d_]\.$")
+_LETTER = re.compile(r"[^\W\d_]")
 MAX_SENTENCE_CHARS = 2000
 _NUMBER_JOINERS = frozenset(".,\u066b\u066c")  # period, comma, Arabic decimal and thousands separators
 _DIGITS_TO_ASCII = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
@@ -46,13 +45,23 @@ def split_sentences(text: str) -> list[Span]:
     for line in text.split("\n"):
         start = 0
         for match in _SENTENCE_END.finditer(line):
-            if _ABBREVIATION.search(line, 0, match.start() + 1) and match.group() == ".":
+            if match.group() == "." and _is_abbreviation(line, match.start()):
                 continue
             _append_trimmed(spans, line, line_start, start, match.end())
             start = match.end()
         _append_trimmed(spans, line, line_start, start, len(line))
         line_start += len(line) + 1
     return spans
+
+
+def _is_abbreviation(line: str, period: int) -> bool:
+    """A single letter before a period is an abbreviation (د. for doctor, أ. for professor, U.S.).
+
+    Looks at the two characters before the period only, so splitting stays linear in the line.
+    """
+    if period < 1 or not _LETTER.fullmatch(line[period - 1]):
+        return False
+    return period < 2 or line[period - 2].isspace() or line[period - 2] == "."
 
 
 def _append_trimmed(spans: list[Span], line: str, offset: int, start: int, end: int) -> None:

@@ -95,3 +95,23 @@ def test_a_run_without_punctuation_is_cut_into_bounded_sentences():
     assert " ".join(text[s.start : s.end] for s in spans) == text.strip()
     unbroken = "ب" * (MAX_SENTENCE_CHARS + 10)  # no space to cut at: cut anyway
     assert [s.end - s.start for s in split_sentences(unbroken)] == [MAX_SENTENCE_CHARS, 10]
+
+
+def test_sentence_splitting_is_linear_in_the_length_of_a_line():
+    """Twice the text on one line takes about twice the time, not four times (it was quadratic)."""
+    import time
+
+    def seconds(text: str) -> float:
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            split_sentences(text)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    sentence = "قال الوزير إن الاقتصاد ينمو بسرعة. "  # 35 characters, one sentence end
+    small = sentence * 6_000  # 210 KB on one line
+    ratio = seconds(small * 2) / seconds(small)
+    assert ratio < 2.5, f"doubling the input multiplied the time by {ratio:.1f}"
+    spans = split_sentences(small * 2)
+    assert len(spans) == 12_000 and texts(small, spans[:1]) == [sentence.strip()]
