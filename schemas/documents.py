@@ -10,18 +10,28 @@ DOCUMENTS = table_schema(
     [
         column("doc_id", pa.string(), "Content hash of the raw file bytes (sha256, 32 hex chars)", nullable=False),
         column(
-            "path", pa.string(), "Path of the first file with this content, relative to the raw folder", nullable=False
+            "path",
+            pa.string(),
+            "Path of the first file with this content, relative to the raw folder (written as files.path)",
+            nullable=False,
         ),
         column(
             "source", pa.string(), "Parent folder name of the file, null when it is the date folder or the raw root"
         ),
         column("published_date", pa.date32(), "First YYYY-MM-DD folder in the path, null if none"),
-        column("title", pa.string(), "First non-empty line of the cleaned text", nullable=False),
+        column(
+            "title",
+            pa.string(),
+            "First non-empty line of the cleaned text, cut at a word boundary to at most 300 characters",
+            nullable=False,
+        ),
         column("text", pa.string(), "Cleaned text; every char offset in every table points into it", nullable=False),
         column(
             "repairs",
             pa.list_(pa.string()),
-            "Repairs made to decode the file (dropped_invalid_utf8, dropped_nul_bytes); empty when it decoded cleanly",
+            "Repairs made to decode the file (dropped_invalid_utf8, dropped_nul_bytes) and encoding_guessed when the"
+            " encoding is a statistical guess (no byte-order mark, not UTF-8, no clear Arabic reading); empty when it"
+            " decoded cleanly",
             nullable=False,
         ),
         column(

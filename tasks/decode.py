@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from charset_normalizer import from_bytes
@@ -46,6 +47,8 @@ _BINARY_SHARE = 0.05
 # Repair codes, as written to documents.repairs.
 DROPPED_INVALID_UTF8 = "dropped_invalid_utf8"
 DROPPED_NUL_BYTES = "dropped_nul_bytes"
+ENCODING_GUESSED = "encoding_guessed"  # no BOM, not UTF-8, no clear Arabic reading: a statistical guess
+_WESTERN_ENOUGH = 0.5  # share of letters that are ASCII in a Latin-script text read as Windows-1252
 
 
 @dataclass(frozen=True)
@@ -124,10 +127,31 @@ def _detect(data: bytes, repairs: tuple[str, ...]) -> Decoded:
     if scored and scored[0][0] >= _ARABIC_ENOUGH:
         _, encoding, text = scored[0]
         return Decoded(text, encoding, repairs)
+    western = _western(data)
+    if western is not None:
+        return Decoded(western, "cp1252", (*repairs, ENCODING_GUESSED))
     if matches:
         best = matches[0]
-        return Decoded(str(best), codecs.lookup(best.encoding).name, repairs)
+        return Decoded(str(best), codecs.lookup(best.encoding).name, (*repairs, ENCODING_GUESSED))
     raise QuarantineError(UNDECODABLE, "no encoding decodes the bytes as text")
+
+
+def _western(data: bytes) -> str | None:
+    """Windows-1252 (a superset of Latin-1's printable range) when the bytes read as Latin-script prose.
+
+    charset-normalizer cannot tell the Western code pages apart on short text and picks one by
+    its own order (cp1250 made "naïve" "naďve"); Windows-1252 is by far the most common. Text in
+    another script (Cyrillic in cp1251, say) reads as accented Latin letters without ASCII ones.
+    """
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    letters = [c for c in text if c.isalpha()]
+    if not letters or any(ord(c) > 0x7F and not unicodedata.name(c, "").startswith("LATIN") for c in letters):
+        return None
+    ascii_letters = sum(c.isascii() for c in letters)
+    return text if ascii_letters >= _WESTERN_ENOUGH * len(letters) else None
 
 
 def arabic_score(text: str) -> float:

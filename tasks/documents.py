@@ -16,7 +16,8 @@ from tasks.segment import Span, Token, split_sentences, tokenize
 
 # Bump when decoding, cleaning, sentence splitting or tokenizing changes the rows they produce:
 # every document made before becomes stale (khabar status, khabar reprocess --stale).
-PROCESSING_VERSION = "1"
+PROCESSING_VERSION = "2"  # 2: titles capped, text without letters or digits quarantined, Western code pages
+MAX_TITLE_CHARS = 300
 
 _DATE_FOLDER = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
@@ -55,10 +56,16 @@ def path_metadata(rel_path: str) -> tuple[str | None, date | None]:
 
 
 def title_of(text: str) -> str:
-    """The first non-empty line."""
+    """The first non-empty line, cut at a word boundary to at most MAX_TITLE_CHARS (a page on one line
+    would otherwise be its own title)."""
     for line in text.split("\n"):
-        if line.strip():
-            return line.strip()
+        line = line.strip()
+        if not line:
+            continue
+        if len(line) <= MAX_TITLE_CHARS:
+            return line
+        cut = line.rfind(" ", 0, MAX_TITLE_CHARS + 1)
+        return line[:cut].rstrip() if cut > 0 else line[:MAX_TITLE_CHARS]
     return ""
 
 
@@ -97,6 +104,8 @@ def process_document(rel_path: str, data: bytes, extractor: EntityExtractor) -> 
     text = clean_text(decoded.text)
     if not text.strip():
         raise QuarantineError(EMPTY_TEXT, "no text left after cleaning")
+    if not any(c.isalnum() for c in text):
+        raise QuarantineError(EMPTY_TEXT, "no letters or digits, only marks, punctuation or spaces")
     sentences = split_sentences(text)
     tokens = tokenize(text, sentences)
     entities = []

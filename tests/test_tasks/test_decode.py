@@ -64,3 +64,26 @@ def test_utf8_bom_with_invalid_bytes_is_undecodable():
 def test_arabic_score_prefers_arabic_prose():
     assert arabic_score(ARTICLE) > 1.0
     assert arabic_score(ARTICLE.encode("cp1256").decode("latin-1")) < 0.5
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["naïve café", "Le café est naïve et élégant à Paris.", "El niño está en la montaña.", "Über die Straße, schön."],
+)
+def test_western_european_single_byte_text_decodes_right_and_says_it_was_a_guess(text):
+    """Latin-1 and Windows-1252 files were read as cp1250 ("naďve") or even Urdu cp1006, unflagged."""
+    for encoding in ("latin-1", "cp1252"):
+        decoded = decode_bytes(text.encode(encoding))
+        assert (decoded.text, decoded.encoding) == (text, "cp1252")
+        assert decoded.repairs == ("encoding_guessed",)
+
+
+def test_cyrillic_single_byte_text_is_not_taken_for_western():
+    text = "Привет, как дела? Это тестовый текст на русском языке."
+    decoded = decode_bytes(text.encode("cp1251"))
+    assert decoded.encoding != "cp1252" and "encoding_guessed" in decoded.repairs
+
+
+def test_arabic_code_pages_and_utf8_are_not_flagged_as_guesses():
+    assert decode_bytes(ARTICLE.encode("cp1256")).repairs == ()
+    assert decode_bytes(ARTICLE.encode("utf-8")).repairs == ()

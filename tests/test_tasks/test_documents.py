@@ -53,3 +53,25 @@ def test_text_that_cleans_to_nothing_is_quarantined():
     with pytest.raises(QuarantineError) as err:
         process_document("a.txt", "\u200f\u200e\u0640\n".encode(), load_extractor("gazetteer"))
     assert err.value.reason == EMPTY_TEXT
+
+
+@pytest.mark.parametrize(
+    "text", ["\u064b\u064c\u064d\u064e\u064f\u0650\u0651\u0652", "\u0651\u0651 \u064e\n...!!", "؟ ، ."]
+)
+def test_text_of_only_marks_or_punctuation_is_quarantined(text):
+    """A file of diacritics alone became a one-token document."""
+    with pytest.raises(QuarantineError) as err:
+        process_document("a.txt", text.encode(), load_extractor("gazetteer"))
+    assert err.value.reason == EMPTY_TEXT and "no letters or digits" in err.value.detail
+
+
+def test_a_title_is_capped_at_a_word_boundary():
+    """A 20 MB one-line file had a 10.9-million-character title."""
+    from tasks.documents import MAX_TITLE_CHARS
+
+    line = "كلمة " * 100_000
+    title = title_of(line + "\nالنص")
+    assert len(title) <= MAX_TITLE_CHARS and line.startswith(title) and title.endswith("كلمة")
+    unbroken = "ب" * (MAX_TITLE_CHARS * 3)
+    assert title_of(unbroken) == "ب" * MAX_TITLE_CHARS
+    assert title_of("عنوان قصير") == "عنوان قصير"
