@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from fixtures.conll_sample import sentences, write_conll
 
@@ -122,4 +120,4 @@ def test_canonical_key_strips_a_proclitic_only_toward_a_more_frequent_word(model
     extractor.counts.update({"روسيا": 100, "وروسيا": 3, "لبنان": 50, "بنان": 1})
     assert extractor.canonical(["وروسيا"]) == "روسيا"
     assert extractor.canonical(["لبنان"]) == "لبنان"
-    assert json.dumps(extractor.meta["params"])
+    assert extractor.meta["params"] == {"c1": 0.1, "c2": 0.01, "max_iterations": 60}  # as the model was trained
