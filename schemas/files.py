@@ -10,7 +10,12 @@ FILES = table_schema(
     "files",
     "one row per input file ever seen (path)",
     [
-        column("path", pa.string(), "Path relative to the raw folder", nullable=False),
+        column(
+            "path",
+            pa.string(),
+            "Path relative to the raw folder; a name byte that is not UTF-8 is written `\\xHH`, a backslash `\\\\`",
+            nullable=False,
+        ),
         column("size_bytes", pa.int64(), "Size when last seen", nullable=False),
         column("mtime", UTC_TIMESTAMP, "Modification time when last seen (UTC)", nullable=False),
         column("content_hash", pa.string(), "sha256 of the bytes when last read (hex)", nullable=False),

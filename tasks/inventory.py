@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,9 +16,30 @@ from tasks.quarantine import CHANGED_DURING_RUN, NOT_A_FILE, OUTSIDE_RAW, TOO_LA
 INPUT_SUFFIX = ".txt"
 
 
+def stored_path(fs_rel: str) -> str:
+    r"""A path as khabar stores it: UTF-8 text, a byte that is not UTF-8 written `\xHH`, a backslash `\\`.
+
+    Linux file names are bytes; Python gives undecodable ones as surrogates, which Arrow and JSON
+    refuse. This mapping is one-to-one, so every name is stored and read back exactly
+    (`fs_path`); names that are valid UTF-8 without a backslash (nearly all) are stored unchanged.
+    """
+    return os.fsencode(fs_rel).replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
+
+
+_ESCAPE = re.compile(rb"\\(\\|x[0-9a-f]{2})")
+
+
+def fs_path(stored: str) -> str:
+    """The file-system path of a stored path (undecodable bytes as surrogates, as os functions take them)."""
+    if "\\" not in stored:
+        return stored
+    raw = _ESCAPE.sub(lambda m: b"\\" if m[1] == b"\\" else bytes([int(m[1][1:], 16)]), stored.encode("utf-8"))
+    return os.fsdecode(raw)
+
+
 @dataclass(frozen=True)
 class FileStat:
-    path: str  # relative to the raw folder, POSIX separators
+    path: str  # relative to the raw folder, POSIX separators, as stored_path gives it
     size_bytes: int
     mtime_us: int
 
@@ -62,7 +84,7 @@ def scan_raw(raw_dir: str | Path) -> list[FileStat]:
                 st = full.stat()
             except OSError:
                 st = full.lstat()  # a dangling link is still a file we saw
-            found.append(FileStat(full.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns // 1000))
+            found.append(FileStat(stored_path(full.relative_to(root).as_posix()), st.st_size, st.st_mtime_ns // 1000))
     return sorted(found, key=lambda s: s.path)
 
 
@@ -87,7 +109,7 @@ def read_facts(raw_dir: str | Path, stats: Iterable[FileStat], max_bytes: int) -
     root = Path(raw_dir).resolve()
     facts = []
     for stat in stats:
-        full = root / stat.path
+        full = root / fs_path(stat.path)
         try:
             facts.append(_fact(root, full, stat, max_bytes))
         except FileNotFoundError:
@@ -137,20 +159,22 @@ def plan_documents(
     plan = Plan()
     planned: dict[str, str] = {}
     for fact in sorted(facts, key=lambda f: f.stat.path):
-        plan.facts[fact.stat.path] = fact
         if fact.content_hash is None:
             plan.rejected.append(fact)
+            plan.facts[fact.stat.path] = fact
             continue
         doc_id = doc_id_for(fact.content_hash)
         owner = known_docs.get(doc_id) or planned.get(doc_id)
         if owner is not None and owner != fact.stat.path:
             plan.duplicates[fact.stat.path] = doc_id
         elif owner is None and fact.content_hash in quarantined_hashes:
-            prev = quarantined_hashes[fact.content_hash]
-            plan.rejected.append(replace(fact, reason=prev.reason, detail=prev.detail))
+            prev = quarantined_hashes[fact.content_hash]  # the same bad content again: the same outcome
+            fact = replace(fact, reason=prev.reason, detail=prev.detail)
+            plan.rejected.append(fact)
         elif owner is None:
             planned[doc_id] = fact.stat.path
             plan.to_process.append((fact.stat.path, doc_id))
+        plan.facts[fact.stat.path] = fact
     return plan
 
 

@@ -14,6 +14,11 @@ NOT_A_FILE = "not_a_regular_file"
 VANISHED = "vanished"
 CHANGED_DURING_RUN = "changed_during_run"
 
+# Reasons that follow from the bytes alone: the same content gets the same outcome without being
+# processed again. The others depend on the moment or the path (a file changed while read, a
+# permission) or on khabar's code (a processing error), and are retried when the file changes.
+CONTENT_REASONS = frozenset({EMPTY_TEXT, BINARY_CONTENT, UNDECODABLE})
+
 
 class QuarantineError(Exception):
     """Raised for an input that cannot become a document; carries a snake_case reason code."""

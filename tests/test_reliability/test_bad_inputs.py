@@ -74,3 +74,54 @@ def test_a_long_single_line_becomes_one_document(outcome):
     _, _, out = outcome
     (doc,) = [d for d in read_all(out, "documents").to_pylist() if d["path"] == "long-line.txt"]
     assert doc["n_tokens"] == 12_500 and doc["n_sentences"] == 36  # 70,000 characters in runs of <= 2,000
+
+
+def test_a_file_name_that_is_not_utf8_is_stored_escaped_and_the_run_goes_on(tmp_path):
+    """b'raw/\xff.txt' failed its shard and every later run; now it is a document under an escaped path."""
+    import os
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / os.fsdecode(b"\xff-caf\xe9.txt")).write_text("خبر من القاهرة عن الاقتصاد", encoding="utf-8")
+    (raw / "plain.txt").write_text("خبر من الرياض", encoding="utf-8")
+    first = run_pipeline(raw, tmp_path / "out")
+    assert (first.status, first.docs_new, first.docs_failed) == ("completed", 2, 0)
+    files = {f["path"]: f for f in read_all(tmp_path / "out", "files").to_pylist()}
+    assert set(files) == {"\\xff-caf\\xe9.txt", "plain.txt"}
+    assert files["\\xff-caf\\xe9.txt"]["status"] == "processed"
+    again = run_pipeline(raw, tmp_path / "out")
+    assert (again.status, again.docs_new, again.docs_skipped) == ("completed", 0, 2)
+    from tasks.check import check_tables
+
+    assert check_tables(tmp_path / "out").problems == []
+
+
+def test_content_quarantined_before_gets_the_same_outcome_when_seen_again(tmp_path):
+    """A touched quarantined file, or a new file with its bytes, was recorded as processed with a doc_id
+    that no document has, and khabar check failed from then on."""
+    import os
+
+    from tasks.check import check_tables
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "empty.txt").write_bytes(b"")
+    (raw / "story.txt").write_text("خبر من القاهرة", encoding="utf-8")
+    first = run_pipeline(raw, tmp_path / "out")
+    assert first.quarantined == {"empty_text": 1}
+    os.utime(raw / "empty.txt", ns=(1, 1))  # touched
+    (raw / "also-empty.txt").write_bytes(b"")  # another file, the same bytes
+    second = run_pipeline(raw, tmp_path / "out")
+    assert (second.docs_new, second.files_quarantined, second.quarantined) == (0, 2, {"empty_text": 2})
+    files = {f["path"]: f for f in read_all(tmp_path / "out", "files").to_pylist()}
+    for path in ("empty.txt", "also-empty.txt"):
+        assert (files[path]["status"], files[path]["reason"], files[path]["doc_id"]) == (
+            "quarantined",
+            "empty_text",
+            None,
+        )
+    quarantine = read_all(tmp_path / "out", "quarantine").to_pylist()
+    assert sorted((q["path"], q["run_id"]) for q in quarantine) == sorted(
+        [("empty.txt", first.run_id), ("empty.txt", second.run_id), ("also-empty.txt", second.run_id)]
+    )
+    assert check_tables(tmp_path / "out").problems == []

@@ -151,3 +151,53 @@ def test_fifos_and_dangling_links_are_not_read(tmp_path):
     assert facts["pipe.txt"].reason == "not_a_regular_file"
     assert (facts["dangling.txt"].reason, facts["dangling.txt"].detail) == ("unreadable", "dangling symbolic link")
     assert facts["a.txt"].reason is None
+
+
+def test_content_quarantined_before_is_quarantined_again_with_its_reason():
+    """A touched quarantined file, or a new file with the same bytes, is not recorded as processed."""
+    empty = content_hash(b"")
+    before = FileRecord("a.txt", 0, 1, empty, None, "quarantined", "empty_text", "the file holds no text", "r0", "r0")
+    facts = [FileFacts(FileStat("a.txt", 0, 2), empty), FileFacts(FileStat("c.txt", 0, 2), empty)]
+    plan = plan_documents(facts, known_docs={}, quarantined_hashes={empty: before})
+    assert plan.to_process == []
+    rows = next_files_table({"a.txt": before}, [f.stat for f in facts], plan, {}, "r1")
+    assert [(r.path, r.status, r.reason, r.doc_id) for r in rows] == [
+        ("a.txt", "quarantined", "empty_text", None),
+        ("c.txt", "quarantined", "empty_text", None),
+    ]
+
+
+def test_a_file_name_that_is_not_utf8_is_stored_escaped_and_read_back(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / os.fsdecode(b"caf\xe9.txt")).write_bytes("نص".encode())
+    (raw / "back\\slash.txt").write_bytes(b"x")
+    (raw / "plain.txt").write_bytes(b"y")
+    stats = scan_raw(raw)
+    assert [s.path for s in stats] == ["back\\\\slash.txt", "caf\\xe9.txt", "plain.txt"]
+    for s in stats:
+        s.path.encode("utf-8")  # storable in Arrow and JSON: no surrogates
+    facts = {f.stat.path: f for f in read_facts(raw, stats, max_bytes=100)}
+    assert facts["caf\\xe9.txt"].content_hash == content_hash("نص".encode())
+    assert facts["back\\\\slash.txt"].content_hash == content_hash(b"x")
+
+
+@pytest.mark.parametrize("name", [b"plain.txt", b"caf\xe9.txt", b"a\\xe9.txt", b"\\\\.txt", "مقال.txt".encode()])
+def test_stored_paths_map_back_to_the_same_bytes(name):
+    from tasks.inventory import fs_path, stored_path
+
+    stored = stored_path(os.fsdecode(name))
+    stored.encode("utf-8")
+    assert os.fsencode(fs_path(stored)) == name
+
+
+def test_a_transient_quarantine_does_not_stick_to_the_content():
+    """A file that changed while it was read is read again; other files with those bytes are processed."""
+    data = b"\xd9\x86\xd8\xb5"
+    before = FileRecord("a.txt", 4, 1, content_hash(data), None, "quarantined", "changed_during_run", "x", "r0", "r0")
+    from tasks.runlog import State
+
+    state_hashes = State({"a.txt": before}, {}).quarantined_hashes
+    assert state_hashes == {}
+    plan = plan_documents([fact("b.txt", data)], known_docs={}, quarantined_hashes=state_hashes)
+    assert [p for p, _ in plan.to_process] == ["b.txt"]
