@@ -20,10 +20,10 @@ from tasks.entities import NerConfig, resolve
 from tasks.faults import failpoint
 from tasks.inventory import files_to_read, next_files_table, plan_documents, read_facts, scan_raw, split_into_shards
 from tasks.lock import LockedError, output_lock
-from tasks.manifest import Manifest, commit_manifest, open_for_writing
+from tasks.manifest import Manifest, OutputFolderError, Part, commit_manifest
 from tasks.runlog import load_state, write_files_table, write_quarantine, write_run_record
 from tasks.shards import ShardResult
-from tasks.storage import collect_garbage
+from tasks.storage import check_folders, finish_writing, open_for_writing, write_failure
 
 # Bookkeeping steps run in the flow's process; shards run on the task runner.
 take_stock = task(name="load-state", cache_policy=NONE)(load_state)
@@ -46,8 +46,18 @@ class ManifestCommitter:
             failpoint("manifest.before_commit")
             self.commit(add={table: [part] for table, part in result.parts.items()})
 
-    def commit(self, add: dict[str, list[str]] | None = None, remove: list[str] | tuple[str, ...] = ()) -> None:
-        self.manifest = commit_manifest(self.out_dir, self.manifest.changed(add=add, remove=remove))
+    def commit(
+        self,
+        add: dict[str, list[Part]] | None = None,
+        remove: list[str] | tuple[str, ...] = (),
+        finished: str | None = None,
+    ) -> None:
+        """Commit parts added and removed; `finished` closes that run, after deleting its uncommitted parts."""
+        manifest = self.manifest.changed(add=add, remove=remove)
+        if finished:
+            self.manifest = finish_writing(self.out_dir, manifest, finished)
+        else:
+            self.manifest = commit_manifest(self.out_dir, manifest)
 
 
 @flow(name="khabar-nightly", log_prints=False, task_runner=ProcessPoolTaskRunner())  # type: ignore[arg-type]
@@ -67,9 +77,9 @@ def nightly(
     run = start_run(ner, workers)
     run_id = run.run_id
     try:
+        check_folders(raw_dir, out_dir)
         with output_lock(out_dir, f"{kind} run", wait_s=lock_wait_s):
-            manifest = open_for_writing(out_dir)
-            collect_garbage(out_dir, manifest)
+            manifest = open_for_writing(out_dir, run_id)
             state = take_stock(out_dir, manifest)
             scanned = scan(raw_dir)
             facts = hash_files(raw_dir, files_to_read(scanned, state.files), max_file_bytes)
@@ -109,11 +119,16 @@ def nightly(
             failpoint("run.after_record")
             committer.commit(
                 add={"files": [files_part], "runs": [run_part], "quarantine": quarantine_parts},
-                remove=manifest.tables["files"],
+                remove=manifest.paths("files"),
+                finished=run_id,
             )
-    except LockedError as exc:
+    except (LockedError, OutputFolderError) as exc:
         return Failed(message=str(exc))
-    publish_artifacts(summary, top_entities(out_dir, [r.parts["entities"] for r in results if "entities" in r.parts]))
+    except OSError as exc:  # disk full, a folder gone read-only: one sentence, not a traceback
+        return Failed(message=write_failure(out_dir, exc))
+    publish_artifacts(
+        summary, top_entities(out_dir, [r.parts["entities"].path for r in results if "entities" in r.parts])
+    )
     if docs_failed:
         return Failed(message=f"{docs_failed} documents in failed shards; the next run retries them", data=summary)
     return summary

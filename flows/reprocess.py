@@ -14,9 +14,9 @@ from reports.query import top_entities
 from tasks.entities import NerConfig
 from tasks.inventory import split_into_shards
 from tasks.lock import LockedError, output_lock
-from tasks.manifest import commit_manifest, open_for_writing
+from tasks.manifest import OutputFolderError
 from tasks.reprocess import Selection, parts_without, readable_sources, select_documents
-from tasks.storage import collect_garbage
+from tasks.storage import check_folders, finish_writing, load_for_reading, open_for_writing, write_failure
 
 
 @flow(name="khabar-reprocess", log_prints=False, task_runner=ProcessPoolTaskRunner())  # type: ignore[arg-type]
@@ -39,10 +39,12 @@ def reprocess(
     """
     run = start_run(ner, workers)
     try:
+        check_folders(raw_dir, out_dir)
         with output_lock(out_dir, "reprocess", wait_s=lock_wait_s):
-            manifest = open_for_writing(out_dir)
-            collect_garbage(out_dir, manifest)
-            chosen = select_documents(out_dir, manifest, selection, run.fingerprint)
+            chosen = select_documents(out_dir, load_for_reading(out_dir), selection, run.fingerprint)
+            if not chosen:  # nothing selected: nothing written, not even a run record
+                return run.summary("reprocess", n_shards=0, docs_failed=0)
+            manifest = open_for_writing(out_dir, run.run_id)
             ready, missing = readable_sources(raw_dir, chosen)
             hashes = {c.path: c.content_hash for c in ready}
             specs = shard_specs(run, raw_dir, out_dir, split_into_shards(list(hashes), shard_size, run.workers), hashes)
@@ -63,13 +65,15 @@ def reprocess(
                 n_entities=sum(r.n_entities for r in results),
                 docs_missing=[c.doc_id for c in missing],
             )
-            if not chosen:
-                return summary  # nothing selected: nothing written, not even a run record
             add["runs"] = [record_run(out_dir, summary.record())]
-            commit_manifest(out_dir, manifest.changed(add=add, remove=remove))
-    except LockedError as exc:
+            finish_writing(out_dir, manifest.changed(add=add, remove=remove), run.run_id)
+    except (LockedError, OutputFolderError) as exc:
         return Failed(message=str(exc))
-    publish_artifacts(summary, top_entities(out_dir, [r.parts["entities"] for r in results if "entities" in r.parts]))
+    except OSError as exc:  # disk full, a folder gone read-only: one sentence, not a traceback
+        return Failed(message=write_failure(out_dir, exc))
+    publish_artifacts(
+        summary, top_entities(out_dir, [r.parts["entities"].path for r in results if "entities" in r.parts])
+    )
     if failed:
         return Failed(message=f"{failed} documents could not be reprocessed and keep their old rows", data=summary)
     return summary

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas import DOCUMENT_TABLES, TABLES
-from tasks.manifest import ManifestError, load_manifest
-from tasks.storage import relative
+from tasks.manifest import MANIFEST_NAME, ManifestError, Part, load_manifest
+from tasks.storage import audit
 
 
 @dataclass(frozen=True)
@@ -21,56 +22,72 @@ class Problem:
     message: str
 
 
-def check_tables(out_dir: str | Path) -> tuple[list[Problem], dict[str, int]]:
-    """(problems, rows per table). An empty problem list means the folder is sound."""
+@dataclass
+class CheckResult:
+    problems: list[Problem] = field(default_factory=list)  # empty: the folder is sound
+    rows: dict[str, int] = field(default_factory=dict)  # rows read per table
+    leftovers: int = 0  # khabar's own uncommitted or retired files, which the next writer deletes
+
+
+def check_tables(out_dir: str | Path) -> CheckResult:
+    """Check every committed part (there, unchanged since commit, readable, of its table's schema), the
+    files around them (nothing foreign, nothing the manifest lost) and the tables' consistency."""
     out = Path(out_dir)
     try:
         manifest = load_manifest(out)
     except ManifestError as exc:
-        return [Problem("-", str(out / "_manifest.json"), str(exc))], {}
-    problems: list[Problem] = []
+        return CheckResult([Problem("-", str(out / MANIFEST_NAME), str(exc))])
+    found = audit(out, manifest)
+    result = CheckResult(leftovers=len(found.garbage))
+    result.problems += [Problem("-", str(out), sentence) for sentence in found.problems(out, parts=False)]
     tables: dict[str, pa.Table] = {}
     for name, schema in TABLES.items():
         parts = []
-        for path in manifest.parts(out, name):
-            try:
-                table = pq.read_table(path)
-            except FileNotFoundError:
-                problems.append(Problem(name, str(path), "listed in the manifest but missing"))
-                continue
-            except (pa.ArrowException, OSError) as exc:
-                problems.append(Problem(name, str(path), f"unreadable Parquet: {exc}"))
-                continue
-            if not table.schema.equals(schema, check_metadata=False):
-                problems.append(
-                    Problem(name, str(path), f"schema differs from {name}'s: {_schema_diff(table, schema)}")
-                )
-                continue
-            try:
-                table.validate(full=True)
-            except pa.ArrowInvalid as exc:
-                problems.append(Problem(name, str(path), f"invalid data: {exc}"))
-                continue
-            nulls = [f.name for f in schema if not f.nullable and table.column(f.name).null_count]
-            if nulls:
-                problems.append(Problem(name, str(path), f"nulls in required columns: {', '.join(nulls)}"))
-            parts.append(table)
+        for part in manifest.tables[name]:
+            path = out / part.path
+            table = _read_part(name, path, part, schema, result.problems)
+            if table is not None:
+                parts.append(table)
         tables[name] = pa.concat_tables(parts) if parts else schema.empty_table()
-    problems += _consistency(tables)
-    return problems, {name: t.num_rows for name, t in tables.items()}
+    result.problems += _consistency(tables)
+    result.rows = {name: t.num_rows for name, t in tables.items()}
+    return result
 
 
-def unreferenced_files(out_dir: str | Path) -> list[str]:
-    """Files in table folders that the manifest does not list: the next writer deletes them."""
-    out = Path(out_dir)
-    keep = load_manifest(out).referenced()
-    return sorted(
-        relative(out, p)
-        for name in TABLES
-        if (out / name).is_dir()
-        for p in (out / name).iterdir()
-        if p.is_file() and relative(out, p) not in keep
-    )
+def _read_part(name: str, path: Path, part: Part, schema: pa.Schema, problems: list[Problem]) -> pa.Table | None:
+    """One committed part, checked against its recorded size and hash and its table's schema; None if unusable."""
+    try:
+        body = path.read_bytes()
+    except FileNotFoundError:
+        problems.append(Problem(name, str(path), "listed in the manifest but missing"))
+        return None
+    except OSError as exc:
+        problems.append(Problem(name, str(path), f"unreadable: {exc.strerror}"))
+        return None
+    if part.sha256 and (len(body) != part.size or hashlib.sha256(body).hexdigest() != part.sha256):
+        problems.append(
+            Problem(
+                name, str(path), "changed since khabar committed it (its size or sha256 differs from the manifest's)"
+            )
+        )
+        return None
+    try:
+        table = pq.read_table(pa.BufferReader(body))
+    except (pa.ArrowException, OSError) as exc:
+        problems.append(Problem(name, str(path), f"unreadable Parquet: {exc}"))
+        return None
+    if not table.schema.equals(schema, check_metadata=False):
+        problems.append(Problem(name, str(path), f"schema differs from {name}'s: {_schema_diff(table, schema)}"))
+        return None
+    try:
+        table.validate(full=True)
+    except pa.ArrowInvalid as exc:
+        problems.append(Problem(name, str(path), f"invalid data: {exc}"))
+        return None
+    nulls = [f.name for f in schema if not f.nullable and table.column(f.name).null_count]
+    if nulls:
+        problems.append(Problem(name, str(path), f"nulls in required columns: {', '.join(nulls)}"))
+    return table
 
 
 def _consistency(t: dict[str, pa.Table]) -> list[Problem]:

@@ -10,8 +10,9 @@ import pyarrow.compute as pc
 
 from schemas import DOCUMENT_TABLES
 from tasks.documents import content_hash, doc_id_for
-from tasks.manifest import Manifest
-from tasks.storage import part_path, read_parts, read_table, relative, write_parquet
+from tasks.inventory import fs_path
+from tasks.manifest import Manifest, Part
+from tasks.storage import part_path, read_parts, read_table, relative, write_part
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def readable_sources(raw_dir: str | Path, candidates: list[Candidate]) -> tuple[
     missing: list[Candidate] = []
     for c in candidates:
         try:
-            digest = content_hash((Path(raw_dir) / c.path).read_bytes())
+            digest = content_hash((Path(raw_dir) / fs_path(c.path)).read_bytes())
         except OSError:
             missing.append(c)
             continue
@@ -92,14 +93,14 @@ def readable_sources(raw_dir: str | Path, candidates: list[Candidate]) -> tuple[
 
 def parts_without(
     out_dir: str | Path, manifest: Manifest, replaced: set[str], run_id: str
-) -> tuple[dict[str, list[str]], list[str]]:
+) -> tuple[dict[str, list[Part]], list[str]]:
     """Parts to add and parts to remove so that the replaced documents' old rows disappear.
 
     A shard's tables share one part name; every part holding a replaced document is rewritten
     without it (or dropped when nothing else is left in it). Nothing becomes visible until the
     caller commits a manifest with these changes together with the new rows.
     """
-    add: dict[str, list[str]] = {name: [] for name in DOCUMENT_TABLES}
+    add: dict[str, list[Part]] = {name: [] for name in DOCUMENT_TABLES}
     remove: list[str] = []
     rewritten = 0
     for doc_part in manifest.parts(out_dir, "documents"):
@@ -111,15 +112,13 @@ def parts_without(
         rewritten += 1
         for table in DOCUMENT_TABLES:
             old = part_path(out_dir, table, name)
-            if relative(out_dir, old) not in manifest.tables[table]:
+            if relative(out_dir, old) not in manifest.paths(table):
                 continue
             remove.append(relative(out_dir, old))
             rows = read_parts([old], table)
             kept = rows.filter(pc.invert(pc.is_in(rows.column("doc_id"), value_set=_string_array(replaced))))
             if kept.num_rows:
-                new = part_path(out_dir, table, new_name)
-                write_parquet(kept, new)
-                add[table].append(relative(out_dir, new))
+                add[table].append(write_part(out_dir, table, new_name, kept))
     return add, remove
 
 

@@ -11,8 +11,9 @@ import pyarrow as pa
 
 from schemas import FILES, QUARANTINE, RUNS
 from tasks.inventory import FileRecord
-from tasks.manifest import Manifest
-from tasks.storage import part_path, read_table, relative, to_arrow, write_parquet
+from tasks.manifest import Manifest, Part
+from tasks.quarantine import CONTENT_REASONS
+from tasks.storage import read_table, to_arrow, write_part
 
 
 def new_run_id(started_at: datetime) -> str:
@@ -29,7 +30,11 @@ class State:
 
     @property
     def quarantined_hashes(self) -> dict[str, FileRecord]:
-        return {r.content_hash: r for r in self.files.values() if r.status == "quarantined" and r.content_hash}
+        return {
+            r.content_hash: r
+            for r in self.files.values()
+            if r.status == "quarantined" and r.content_hash and r.reason in CONTENT_REASONS
+        }
 
 
 def load_state(out_dir: str | Path, manifest: Manifest) -> State:
@@ -42,21 +47,19 @@ def load_state(out_dir: str | Path, manifest: Manifest) -> State:
     return State(files, dict(zip(docs["doc_id"].to_pylist(), docs["path"].to_pylist(), strict=True)))
 
 
-def write_files_table(out_dir: str | Path, run_id: str, records: list[FileRecord]) -> str:
-    """The files table as of this run, as one part; returns its path relative to out_dir."""
+def write_files_table(out_dir: str | Path, run_id: str, records: list[FileRecord]) -> Part:
+    """The files table as of this run, as one part."""
     cols: dict[str, list] = {name: [] for name in FILES.names}
     for record in records:
         row = asdict(record)
         row["mtime"] = row.pop("mtime_us")  # integers are microseconds for a timestamp[us] column
         for name in FILES.names:
             cols[name].append(row[name])
-    path = part_path(out_dir, "files", run_id)
-    write_parquet(to_arrow(cols, FILES), path)
-    return relative(out_dir, path)
+    return write_part(out_dir, "files", run_id, to_arrow(cols, FILES))
 
 
-def write_quarantine(out_dir: str | Path, run_id: str, records: list[FileRecord]) -> str:
-    """This run's quarantined files as one part (possibly empty); returns its path relative to out_dir."""
+def write_quarantine(out_dir: str | Path, run_id: str, records: list[FileRecord]) -> Part:
+    """This run's quarantined files as one part (possibly empty)."""
     now = datetime.now(UTC)
     cols: dict[str, list] = {
         "run_id": [run_id] * len(records),
@@ -67,13 +70,9 @@ def write_quarantine(out_dir: str | Path, run_id: str, records: list[FileRecord]
         "detail": [r.detail or "" for r in records],
         "quarantined_at": [now] * len(records),
     }
-    path = part_path(out_dir, "quarantine", run_id)
-    write_parquet(to_arrow(cols, QUARANTINE), path)
-    return relative(out_dir, path)
+    return write_part(out_dir, "quarantine", run_id, to_arrow(cols, QUARANTINE))
 
 
-def write_run_record(out_dir: str | Path, record: dict) -> str:
-    """The run's row as one part; returns its path relative to out_dir."""
-    path = part_path(out_dir, "runs", record["run_id"])
-    write_parquet(to_arrow({name: [record[name]] for name in RUNS.names}, RUNS), path)
-    return relative(out_dir, path)
+def write_run_record(out_dir: str | Path, record: dict) -> Part:
+    """The run's row as one part."""
+    return write_part(out_dir, "runs", record["run_id"], to_arrow({name: [record[name]] for name in RUNS.names}, RUNS))

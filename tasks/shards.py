@@ -15,9 +15,10 @@ from schemas import DOCUMENT_TABLES, TABLES
 from tasks.documents import Document, content_hash, doc_id_for, process_document
 from tasks.entities import EntityExtractor, NerConfig, load_extractor
 from tasks.faults import failpoint
-from tasks.inventory import Outcome
+from tasks.inventory import Outcome, fs_path
+from tasks.manifest import Part
 from tasks.quarantine import CHANGED_DURING_RUN, PROCESSING_ERROR, UNREADABLE, QuarantineError
-from tasks.storage import part_path, relative, to_arrow, write_parquet
+from tasks.storage import to_arrow, write_part
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class ShardSpec:
 class ShardResult:
     part: str
     outcomes: list[Outcome] = field(default_factory=list)
-    parts: dict[str, str] = field(default_factory=dict)  # table -> written part, relative to the output folder
+    parts: dict[str, Part] = field(default_factory=dict)  # table -> written part
     n_documents: int = 0
     n_tokens: int = 0
     n_entities: int = 0
@@ -128,7 +129,7 @@ def process_shard(spec: ShardSpec) -> ShardResult:
     for rel_path, planned in zip(spec.paths, spec.hashes, strict=True):
         digest = None
         try:
-            data = (Path(spec.raw_dir) / rel_path).read_bytes()
+            data = (Path(spec.raw_dir) / fs_path(rel_path)).read_bytes()
             digest = content_hash(data)
             if digest != planned:  # rewritten since it was hashed: its document would not be the planned one
                 raise QuarantineError(CHANGED_DURING_RUN, "the file changed during the run; the next run reads it")
@@ -149,9 +150,7 @@ def process_shard(spec: ShardSpec) -> ShardResult:
     if docs:
         tables = shard_tables(docs, extractor, spec.run_id, spec.fingerprint, datetime.now(UTC))
         for name, table in tables.items():  # invisible until the flow commits them in the manifest
-            path = part_path(spec.out_dir, name, spec.part)
-            write_parquet(table, path)
-            result.parts[name] = relative(spec.out_dir, path)
+            result.parts[name] = write_part(spec.out_dir, name, spec.part, table)
     result.n_documents = len(docs)
     result.n_tokens = sum(len(d.tokens) for d in docs)
     result.n_entities = sum(len(d.entities) for d in docs)

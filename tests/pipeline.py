@@ -17,10 +17,10 @@ def run_pipeline(raw: Path, out: Path, **settings) -> RunSummary:
 
 
 def state_of(out: Path):
-    from tasks.manifest import load_manifest
     from tasks.runlog import load_state
+    from tasks.storage import load_for_reading
 
-    return load_state(out, load_manifest(out))
+    return load_state(out, load_for_reading(out))
 
 
 def parquet_digests(out: Path) -> dict[str, str]:

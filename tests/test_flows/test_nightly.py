@@ -164,10 +164,10 @@ def test_a_failing_shard_marks_its_files_failed_and_the_next_run_retries_them(tm
         (raw / "src" / f"{i}.txt").write_text(f"خبر رقم {i} من القاهرة", encoding="utf-8")
     out = tmp_path / "out"
 
-    def disk_full(table, path):
+    def disk_full(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(tasks.shards, "write_parquet", disk_full)
+    monkeypatch.setattr(tasks.shards, "write_part", disk_full)
     failed = run_pipeline(raw, out, shard_size=2, shard_retries=0)
     assert failed.status == "completed_with_failures"
     assert failed.docs_failed == 3 and failed.docs_new == 0

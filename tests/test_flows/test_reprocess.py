@@ -85,7 +85,7 @@ def test_readers_of_the_old_manifest_keep_a_consistent_snapshot(tmp_path, proces
         for table in ("sentences", "tokens", "entities"):
             ids = set(read_parts(manifest.parts(out, table), table).column("doc_id").to_pylist())
             assert ids <= set(docs)
-    assert not set(old.tables["documents"]) & set(new.tables["documents"])
+    assert not set(old.paths("documents")) & set(new.paths("documents"))
 
 
 def test_only_the_chosen_documents_are_replaced(tmp_path, processed):
@@ -119,16 +119,16 @@ def test_a_run_with_a_flaky_shard_succeeds_on_retry(tmp_path, monkeypatch):
     raw = tmp_path / "raw"
     (raw / "src").mkdir(parents=True)
     (raw / "src" / "a.txt").write_text("خبر من القاهرة", encoding="utf-8")
-    real = tasks.shards.write_parquet
+    real = tasks.shards.write_part
     calls = {"n": 0}
 
-    def flaky(table, path):
+    def flaky(*args):
         calls["n"] += 1
         if calls["n"] == 1:
             raise OSError(5, "Input/output error")
-        real(table, path)
+        return real(*args)
 
-    monkeypatch.setattr(tasks.shards, "write_parquet", flaky)
+    monkeypatch.setattr(tasks.shards, "write_part", flaky)
     summary = run_pipeline(raw, tmp_path / "out", shard_retries=1)
     assert summary.status == "completed" and summary.docs_new == 1
 
@@ -142,10 +142,10 @@ def test_a_failed_shard_fails_the_flow_run_in_prefect(tmp_path, monkeypatch):
     (raw / "src").mkdir(parents=True)
     (raw / "src" / "a.txt").write_text("خبر", encoding="utf-8")
 
-    def broken(table, path):
+    def broken(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(tasks.shards, "write_parquet", broken)
+    monkeypatch.setattr(tasks.shards, "write_part", broken)
     summary = run_pipeline(raw, tmp_path / "out", shard_retries=0)
     assert summary.docs_failed == 1
     with get_client(sync_client=True) as client:

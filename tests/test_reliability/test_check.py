@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pyarrow.parquet as pq
@@ -10,6 +11,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tasks.manifest import load_manifest
+from tasks.storage import file_digest
 
 runner = CliRunner()
 
@@ -24,6 +26,26 @@ def first_part(out, table):
     return load_manifest(out).parts(out, table)[0]
 
 
+def recommit(out, part):
+    """Record a part's current bytes in the manifest, as if a faulty writer had committed them."""
+    body = json.loads((out / "_manifest.json").read_text())
+    for entries in body["tables"].values():
+        for entry in entries:
+            if out / entry["path"] == part:
+                entry["size"], entry["sha256"] = file_digest(part)
+    (out / "_manifest.json").write_text(json.dumps(body))
+
+
+def test_a_part_replaced_behind_khabars_back_is_reported(out):
+    """A forged runs part with the right schema passed check before; its hash gives it away."""
+    part = first_part(out, "runs")
+    forged = pq.read_table(part)
+    pq.write_table(forged.set_column(forged.schema.get_field_index("status"), "status", [["forged"]]), part)
+    result = runner.invoke(app, ["check", "--out", str(out)])
+    assert result.exit_code == 1
+    assert f"problem runs: {part}: changed since khabar committed it" in result.output
+
+
 def test_a_sound_folder_checks_ok(out):
     result = runner.invoke(app, ["check", "--out", str(out)])
     assert result.exit_code == 0
@@ -33,6 +55,11 @@ def test_a_sound_folder_checks_ok(out):
 def test_a_truncated_part_is_reported_with_its_path(out):
     part = first_part(out, "tokens")
     part.write_bytes(part.read_bytes()[:200])
+    assert (
+        f"problem tokens: {part}: changed since khabar committed it"
+        in runner.invoke(app, ["check", "--out", str(out)]).output
+    )
+    recommit(out, part)
     result = runner.invoke(app, ["check", "--out", str(out)])
     assert result.exit_code == 1
     assert f"problem tokens: {part}: unreadable Parquet" in result.output
@@ -44,6 +71,11 @@ def test_reports_fail_on_a_damaged_part_instead_of_under_counting(out):
     for args in (["report", "top-entities"], ["sql", "SELECT count(*) FROM entities"]):
         result = runner.invoke(app, [*args, "--out", str(out)])
         assert result.exit_code == 2, result.output
+        assert result.output == f"Error: committed part {part} was changed since khabar wrote it; run `khabar check`\n"
+    recommit(out, part)  # the size no longer tells: reading it fails, with its path
+    for args in (["report", "top-entities"], ["sql", "SELECT count(*) FROM entities"]):
+        result = runner.invoke(app, [*args, "--out", str(out)])
+        assert result.exit_code == 2, result.output
         assert result.output.startswith("Error: query failed:") and str(part) in result.output.replace("\n", "")
 
 
@@ -51,6 +83,7 @@ def test_a_part_with_another_schema_is_reported(out):
     part = first_part(out, "sentences")
     table = pq.read_table(part).drop_columns(["n_tokens"])
     pq.write_table(table, part)
+    recommit(out, part)
     result = runner.invoke(app, ["check", "--out", str(out)])
     assert result.exit_code == 1
     assert f"problem sentences: {part}: schema differs from sentences's: missing n_tokens" in result.output
@@ -63,6 +96,7 @@ def test_rows_without_their_document_are_reported(out):
     table = pq.read_table(part)
     orphan = {**table.slice(0, 1).to_pylist()[0], "doc_id": "f" * 32}
     pq.write_table(pa.Table.from_pylist([*table.to_pylist(), orphan], schema=table.schema), part)
+    recommit(out, part)
     result = runner.invoke(app, ["check", "--out", str(out)])
     assert result.exit_code == 1
     assert "problem tokens: tokens: 1 doc_ids without a document, e.g. ffffffff" in result.output
@@ -75,6 +109,7 @@ def test_counts_that_disagree_with_the_rows_are_reported(out):
     table = pq.read_table(part)
     rows = table.to_pylist()
     pq.write_table(pa.Table.from_pylist([*rows, rows[0]], schema=table.schema), part)
+    recommit(out, part)
     result = runner.invoke(app, ["check", "--out", str(out)])
     assert result.exit_code == 1
     assert "problem tokens: tokens: 1 documents whose n_tokens differs from their rows" in result.output
@@ -83,7 +118,7 @@ def test_counts_that_disagree_with_the_rows_are_reported(out):
 def test_a_missing_manifest_is_reported(out):
     (out / "_manifest.json").unlink()
     result = runner.invoke(app, ["check", "--out", str(out)])
-    assert result.exit_code == 1 and "written by an older khabar (no _manifest.json)" in result.output
+    assert result.exit_code == 1 and "holds khabar tables" in result.output and "but no _manifest.json" in result.output
 
 
 def test_check_help_has_an_example():

@@ -65,8 +65,7 @@ def assert_recovers(raw: Path, out: Path, api_url: str, expected: dict) -> None:
     rerun = khabar_run(raw, out, api_url, workers=1)  # in-process shards: the quickest clean rerun
     output = rerun.communicate(timeout=300)[0].decode()
     assert rerun.returncode == 0, output
-    problems, _ = check_tables(out)
-    assert problems == []
+    assert check_tables(out).problems == []
     assert tables_of(out) == expected
     assert not list(out.rglob(".tmp-*")), "the rerun cleans temporary files"
 
