@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
+from pydantic_settings import SettingsError
 from rich.table import Table
+
+from flows.output import Format, bold_line, error, plural, stderr, stdout, write_rows
 
 app = typer.Typer(
     name="khabar",
@@ -24,9 +23,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True, soft_wrap=True)
-
 RawOpt = Annotated[
     Path | None,
     typer.Option(
@@ -39,12 +35,6 @@ OutOpt = Annotated[
         "--out", help="Folder of the Parquet tables (env KHABAR_OUT_DIR, default data/processed)", show_default=False
     ),
 ]
-
-
-class Format(StrEnum):
-    table = "table"
-    csv = "csv"
-    json = "json"
 
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format")]
@@ -87,18 +77,35 @@ def main() -> None:
     quiet_prefect_environment()
 
 
-def _settings(**overrides: Any):
+def _settings(kind: Any = None, **overrides: Any):
+    """Settings from defaults, KHABAR_* variables and these options; UserError for any bad value."""
     from flows.settings import Settings
 
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return (kind or Settings)(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise UserError(f"invalid settings: {problems}") from None
+    except SettingsError as exc:  # a KHABAR_* variable that should hold JSON does not
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise UserError(f"invalid settings: {_env_name(str(exc))} is not valid JSON{cause}") from None
+
+
+def _env_name(message: str) -> str:
+    import re
+
+    field = re.search(r'field "(\w+)"', message)
+    return f"KHABAR_{field[1].upper()}" if field else "a KHABAR_ variable"
+
+
+def _read_settings(**overrides: Any):
+    from flows.settings import ReadSettings
+
+    return _settings(ReadSettings, **overrides)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    stderr.print(f"[bold red]Error:[/] {message}", highlight=False)
+    error(message)
     return typer.Exit(code)
 
 
@@ -132,8 +139,7 @@ def run(
         settings = _settings(
             raw_dir=raw, out_dir=out, workers=workers, shard_size=shard_size, ner=ner, ner_model=ner_model
         )
-        if not settings.raw_dir.is_dir():
-            raise UserError(f"the raw folder {settings.raw_dir} does not exist or is not a folder")
+        _check_folders(settings)
         _check_ner(settings)
         summary = _run_with_progress(settings)
     except UserError as exc:
@@ -141,6 +147,20 @@ def run(
     _print_summary(summary, settings.out_dir)
     if summary.docs_failed:
         raise typer.Exit(1)
+
+
+def _check_folders(settings) -> None:
+    """Fail before starting anything heavy: a raw folder that is not there, an output folder khabar
+    cannot or must not write to (inside the raw folder, read-only, holding foreign files)."""
+    from tasks.manifest import OutputFolderError
+    from tasks.storage import check_before_writing
+
+    if not settings.raw_dir.is_dir():
+        raise UserError(f"the raw folder {settings.raw_dir} does not exist or is not a folder")
+    try:
+        check_before_writing(settings.raw_dir, settings.out_dir)
+    except OutputFolderError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _check_ner(settings) -> None:
@@ -194,41 +214,53 @@ def _run_with_progress(settings, job_name: str = "nightly", selection=None):
             raise JobError(str(exc)) from None
 
 
-def _plural(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
 def _print_summary(s, out_dir: Path) -> None:
-    stdout.print(f"[bold]khabar {s.kind} run {s.run_id}[/]: {s.status} in {s.duration_s:.1f} s", highlight=False)
+    bold_line(f"khabar {s.kind} run {s.run_id}", f": {s.status} in {s.duration_s:.1f} s")
     stdout.print(
         f"  files: {s.files_seen} seen, {s.files_read} read (new or changed); "
-        f"documents: {s.docs_new} new, {s.docs_skipped} skipped, {s.docs_failed} failed",
-        highlight=False,
+        f"documents: {s.docs_new} new, {s.docs_skipped} skipped, {s.docs_failed} failed"
     )
     if s.files_quarantined:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(s.quarantined.items()))
-        stdout.print(f"  quarantined: {s.files_quarantined} ({reasons}); see the files table", highlight=False)
+        stdout.print(f"  quarantined: {s.files_quarantined} ({reasons}); see the files table")
     stdout.print(
         f"  written: {s.n_tokens} tokens, {s.n_entities} entities "
-        f"in {_plural(s.n_shards, 'shard')} on {_plural(s.workers, 'worker')} -> {out_dir}",
-        highlight=False,
+        f"in {plural(s.n_shards, 'shard')} on {plural(s.workers, 'worker')} -> {out_dir}"
     )
+
+
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        min=0,
+        help="Stop the query after this many seconds, 0 for no limit (env KHABAR_SQL_TIMEOUT_S, default 60)",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
 def sql(
     query: Annotated[
         str,
-        typer.Argument(help="One SELECT statement over the views documents, sentences, tokens, entities, files, runs"),
+        typer.Argument(
+            help="One SELECT statement over the views documents, sentences, tokens, entities, files, quarantine, runs"
+        ),
     ],
     out: OutOpt = None,
     fmt: FormatOpt = Format.table,
+    timeout: TimeoutOpt = None,
 ) -> None:
     """Run an ad-hoc read-only SQL query with DuckDB over the output tables.
 
+    Only one SELECT-like statement runs (SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN of a
+    SELECT), and DuckDB cannot read or write any file itself: nothing a query says can change the
+    tables. Rows stream out (csv, json); a table shows the first 1,000.
+
     Example: `khabar sql "SELECT type, count(*) FROM entities GROUP BY type"`
     """
-    _show_query(out, query, fmt)
+    _show_query(out, query, fmt, timeout=timeout)
 
 
 @app.command()
@@ -237,6 +269,7 @@ def report(
     out: OutOpt = None,
     fmt: FormatOpt = Format.table,
     list_: Annotated[bool, typer.Option("--list", help="List the reports and exit")] = False,
+    timeout: TimeoutOpt = None,
 ) -> None:
     """Run a named report (one .sql file in reports/) over the output tables.
 
@@ -246,7 +279,7 @@ def report(
 
     if list_:
         for report_name in report_names():
-            stdout.print(f"{report_name:<18} {report_description(report_name)}", highlight=False)
+            stdout.print(f"{report_name:<18} {report_description(report_name)}")
         return
     if name is None:
         raise _fail(f"name a report; choose one of: {', '.join(report_names())}")
@@ -254,51 +287,48 @@ def report(
         sql_text = report_sql(name)
     except UnknownReportError as exc:
         raise _fail(str(exc)) from None
-    _show_query(out, sql_text, fmt, title=name)
+    _show_query(out, sql_text, fmt, title=name, timeout=timeout)
 
 
-def _show_query(out: Path | None, sql_text: str, fmt: Format, title: str | None = None) -> None:
-    """Run one query over the tables and print its rows, or fail with one sentence."""
+def _show_query(
+    out: Path | None, sql_text: str, fmt: Format, title: str | None = None, timeout: float | None = None
+) -> None:
+    """Run one query over the tables and stream its rows out, or fail with one sentence.
+
+    Exit codes: 2 for a query or folder problem, 130 when interrupted (Ctrl-C).
+    """
+    from reports.query import QueryError, QueryInterrupted, QueryLimits, ReadOnlyTables
+    from tasks.manifest import OutputFolderError
+
     try:
-        columns, rows = _query(out, sql_text)
+        settings = _read_settings(out_dir=out, sql_timeout_s=timeout)
+        if not settings.out_dir.is_dir():
+            raise UserError(f"no output folder at {settings.out_dir}; run `khabar run` first")
+        limits = QueryLimits(memory_limit=settings.sql_memory_limit, timeout_s=settings.sql_timeout_s)
+        tables = ReadOnlyTables(settings.out_dir, limits)
+    except OutputFolderError as exc:
+        raise _fail(str(exc)) from None
     except UserError as exc:
         raise _fail(str(exc)) from None
-    _print_rows(columns, rows, fmt, title)
-
-
-def _query(out: Path | None, sql_text: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    from reports.query import QueryError, connect, run_query
-    from tasks.manifest import ManifestError
-
-    settings = _settings(out_dir=out)
-    if not settings.out_dir.is_dir():
-        raise UserError(f"no output folder at {settings.out_dir}; run `khabar run` first")
-    try:
-        return run_query(connect(settings.out_dir), sql_text)
-    except ManifestError as exc:
-        raise UserError(str(exc)) from None
     except QueryError as exc:
-        raise UserError(f"query failed: {exc}") from None
+        raise _fail(f"query failed: {exc}") from None
+    with tables, tables.interruptible():
+        try:
+            stream = tables.stream(sql_text)
+            write_rows(stream.columns, stream.rows(), fmt, title)
+        except (QueryInterrupted, KeyboardInterrupt):
+            raise _fail("interrupted", code=130) from None
+        except QueryError as exc:
+            raise _fail(f"query failed: {exc}") from None
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+            _silence_stdout()
 
 
-def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: Format, title: str | None = None) -> None:
-    if fmt is Format.json:
-        sys.stdout.write(
-            json.dumps([dict(zip(columns, r, strict=True)) for r in rows], ensure_ascii=False, default=str, indent=1)
-            + "\n"
-        )
-    elif fmt is Format.csv:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(rows)
-        sys.stdout.write(buffer.getvalue())
-    else:
-        table = Table(*columns, title=title, show_lines=False)
-        for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
-        stdout.print(table)
-        stdout.print(f"({len(rows)} rows)", highlight=False)
+def _silence_stdout() -> None:
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 @app.command()
@@ -318,15 +348,17 @@ def status(
     from flows.nightly import ner_config
     from tasks.entities import NerConfigError
     from tasks.fingerprint import fingerprint_detail, fingerprint_of
-    from tasks.manifest import ManifestError, load_manifest
-    from tasks.storage import read_table
+    from tasks.manifest import OutputFolderError
+    from tasks.storage import load_for_reading, read_table
 
     try:
         settings = _settings(out_dir=out, ner=ner, ner_model=ner_model)
+        if not settings.out_dir.is_dir():
+            raise UserError(f"no output folder at {settings.out_dir}; run `khabar run` first")
         try:
             detail = fingerprint_detail(ner_config(settings))
-            manifest = load_manifest(settings.out_dir)
-        except (NerConfigError, ManifestError) as exc:
+            manifest = load_for_reading(settings.out_dir)
+        except (NerConfigError, OutputFolderError) as exc:
             raise UserError(str(exc)) from None
     except UserError as exc:
         raise _fail(str(exc)) from None
@@ -338,11 +370,9 @@ def status(
     n_current = counts.get(current, 0)
     rows = [(fp, n, "current" if fp == current else "stale") for fp, n in sorted(counts.items())]
     if fmt is Format.table:
-        stdout.print(
-            f"fingerprint now: {current} ({', '.join(f'{k} {v[:12]}' for k, v in detail.items())})", highlight=False
-        )
-        stdout.print(f"documents: {len(docs)} ({n_current} current, {len(docs) - n_current} stale)", highlight=False)
-    _print_rows(["fingerprint", "documents", "state"], rows, fmt)
+        stdout.print(f"fingerprint now: {current} ({', '.join(f'{k} {v[:12]}' for k, v in detail.items())})")
+        stdout.print(f"documents: {len(docs)} ({n_current} current, {len(docs) - n_current} stale)")
+    write_rows(["fingerprint", "documents", "state"], rows, fmt)
 
 
 @app.command()
@@ -381,22 +411,24 @@ def reprocess(
         if selection.is_empty():
             raise UserError("choose what to reprocess: --stale, --all, --since DATE, --source NAME or --doc-id ID")
         settings = _settings(raw_dir=raw, out_dir=out, workers=workers, ner=ner, ner_model=ner_model)
+        if not dry_run:
+            _check_folders(settings)
         _check_ner(settings)
         planned = _reprocess_plan(settings, selection)
         if dry_run:
             _print_plan(planned, selection)
             return
         if not planned[0]:
-            stdout.print(f"nothing to reprocess: no {selection.describe()} can be recomputed", highlight=False)
+            stdout.print(f"nothing to reprocess: no {selection.describe()} can be recomputed")
             return
         summary = _run_with_progress(settings, "reprocess", selection)
     except UserError as exc:
         raise _fail(str(exc), code=1 if isinstance(exc, JobError) else 2) from None
-    stdout.print(
-        f"[bold]khabar reprocess {summary.run_id}[/]: {summary.status} in {summary.duration_s:.1f} s; "
+    bold_line(
+        f"khabar reprocess {summary.run_id}",
+        f": {summary.status} in {summary.duration_s:.1f} s; "
         f"{summary.docs_reprocessed} documents reprocessed, {summary.docs_failed} failed, "
         f"{len(summary.docs_missing)} skipped (raw file gone or changed)",
-        highlight=False,
     )
     if summary.docs_failed:
         raise typer.Exit(1)
@@ -405,12 +437,15 @@ def reprocess(
 def _reprocess_plan(settings, selection):
     from flows.nightly import ner_config
     from tasks.fingerprint import fingerprint_detail, fingerprint_of
-    from tasks.manifest import ManifestError, load_manifest
+    from tasks.manifest import OutputFolderError
     from tasks.reprocess import readable_sources, select_documents, unknown_doc_ids
+    from tasks.storage import load_for_reading
 
+    if not settings.out_dir.is_dir():
+        raise UserError(f"no output folder at {settings.out_dir}; run `khabar run` first")
     try:
-        manifest = load_manifest(settings.out_dir)
-    except ManifestError as exc:
+        manifest = load_for_reading(settings.out_dir)
+    except OutputFolderError as exc:
         raise UserError(str(exc)) from None
     unknown = unknown_doc_ids(settings.out_dir, manifest, selection.doc_ids)
     if unknown:
@@ -422,14 +457,12 @@ def _reprocess_plan(settings, selection):
 def _print_plan(planned, selection) -> None:
     ready, missing = planned
     stdout.print(
-        f"would reprocess {len(ready)} {selection.describe()}; "
-        f"{len(missing)} more cannot be (raw file gone or changed)",
-        highlight=False,
+        f"would reprocess {len(ready)} {selection.describe()}; {len(missing)} more cannot be (raw file gone or changed)"
     )
     for c in ready[:20]:
-        stdout.print(f"  {c.doc_id}  {c.path}  (fingerprint {c.fingerprint})", highlight=False)
+        stdout.print(f"  {c.doc_id}  {c.path}  (fingerprint {c.fingerprint})")
     if len(ready) > 20:
-        stdout.print(f"  ... and {len(ready) - 20} more", highlight=False)
+        stdout.print(f"  ... and {len(ready) - 20} more")
 
 
 @app.command()
@@ -479,7 +512,7 @@ def serve(
         _check_cron(cron, timezone)
         if print_only:
             for line in describe(settings, cron, timezone):
-                stdout.print(line, highlight=False)
+                stdout.print(line)
             return
         try:
             serve_nightly(settings, cron, timezone)
@@ -515,8 +548,7 @@ def server(
     prefect = str(Path(sys.executable).with_name("prefect"))
     stderr.print(
         f"Prefect server on http://127.0.0.1:{port} (UI there); point khabar at it with\n"
-        f"  export PREFECT_API_URL=http://127.0.0.1:{port}/api",
-        highlight=False,
+        f"  export PREFECT_API_URL=http://127.0.0.1:{port}/api"
     )
     env = {**os.environ}
     env.pop("PREFECT_API_URL", None)  # the server itself must not look for another API
@@ -529,28 +561,35 @@ def server(
 
 @app.command()
 def check(out: OutOpt = None) -> None:
-    """Validate the output tables: every committed part readable with its table's exact schema, and the
-    tables consistent (unique doc_ids, every sentence, token, entity and file row with its document,
-    counts and offsets that agree). Exits 1 and lists each problem with its path.
+    """Validate the output folder: every committed part there, unchanged since khabar wrote it (size and
+    sha256 as committed), readable with its table's exact schema; no file khabar did not write and
+    no khabar part the manifest does not list; the tables consistent (unique doc_ids, every
+    sentence, token, entity and file row with its document, counts and offsets that agree).
+    Exits 1 and lists each problem with its path.
 
     Example: `khabar check --out data/processed`
     """
-    from tasks.check import check_tables, unreferenced_files
+    from tasks.check import check_tables
 
-    settings = _settings(out_dir=out)
+    try:
+        settings = _read_settings(out_dir=out)
+    except UserError as exc:
+        raise _fail(str(exc)) from None
     if not settings.out_dir.is_dir():
         raise _fail(f"no output folder at {settings.out_dir}; run `khabar run` first")
-    problems, rows = check_tables(settings.out_dir)
-    for problem in problems:
-        stderr.print(f"[bold red]problem[/] {problem.table}: {problem.path}: {problem.message}", highlight=False)
-    leftovers = unreferenced_files(settings.out_dir) if not problems else []
-    if leftovers:
-        stdout.print(f"{len(leftovers)} unreferenced files (the next run deletes them)", highlight=False)
-    counts = ", ".join(f"{name} {n}" for name, n in rows.items())
-    if problems:
-        stdout.print(f"{len(problems)} problems; rows read: {counts}", highlight=False)
+    result = check_tables(settings.out_dir)
+    for problem in result.problems:
+        error(f"{problem.table}: {problem.path}: {problem.message}", label="problem")
+    counts = ", ".join(f"{name} {n}" for name, n in result.rows.items())
+    if result.problems:
+        stdout.print(f"{plural(len(result.problems), 'problem')}; rows read: {counts or 'none'}")
         raise typer.Exit(1)
-    stdout.print(f"ok: {counts}", highlight=False)
+    stdout.print(f"ok: {counts}")
+    if result.leftovers:
+        stdout.print(
+            f"{plural(result.leftovers, 'file')} left by earlier runs (replaced or never committed); "
+            "the next run deletes them"
+        )
 
 
 ner_app = typer.Typer(
@@ -591,8 +630,7 @@ def ner_train(
     stdout.print(
         f"trained on {report.n_sentences} sentences ({report.n_tokens} tokens), "
         f"{report.n_unlabelled_sentences} unlabelled sentences, {report.vocabulary} clustered words "
-        f"in {report.seconds:.1f} s -> {report.path} (sha256 {report.model_hash[:12]})",
-        highlight=False,
+        f"in {report.seconds:.1f} s -> {report.path} (sha256 {report.model_hash[:12]})"
     )
 
 
@@ -624,8 +662,7 @@ def ner_evaluate(
     stdout.print(table)
     stdout.print(
         f"{scores.n_sentences} sentences, {scores.n_tokens} tokens in {scores.seconds:.2f} s "
-        f"({scores.n_tokens / max(scores.seconds, 1e-9):,.0f} words/s)",
-        highlight=False,
+        f"({scores.n_tokens / max(scores.seconds, 1e-9):,.0f} words/s)"
     )
 
 
@@ -653,7 +690,7 @@ def ner_tag(
     for m in extractor.extract(tokens):
         start, end = tokens[m.token_start].start, tokens[m.token_end - 1].end
         rows.append((m.type, cleaned[start:end], m.canonical_key, start, end))
-    _print_rows(["type", "surface", "canonical_key", "char_start", "char_end"], rows, fmt)
+    write_rows(["type", "surface", "canonical_key", "char_start", "char_end"], rows, fmt)
 
 
 def _read_gold(path: Path, read_conll, format_error):

@@ -23,7 +23,9 @@ from pathlib import Path
 QUIET_ENV = {
     "DO_NOT_TRACK": "1",  # no client telemetry
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no server telemetry (an ERROR line when offline)
-    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",  # INFO run logs go to the API (UI), not the console
+    # Run logs go to the API (the UI), not the console: a failing shard or a full disk is one sentence
+    # from khabar, with the detail in the files table, instead of Prefect's tracebacks.
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
 }
 
 _STARTUP_TIMEOUT_S = 60.0

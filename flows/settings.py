@@ -9,13 +9,21 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class Settings(BaseSettings):
-    """Built once at the entry point and passed down as plain values."""
+class ReadSettings(BaseSettings):
+    """What the commands that only read the tables need (sql, report, runs, check): a bad KHABAR_WORKERS
+    does not stop a query."""
 
     model_config = SettingsConfigDict(env_prefix="KHABAR_", extra="forbid")
 
-    raw_dir: Path = Field(Path("data/raw"), description="Folder of raw article files (*.txt, searched recursively)")
     out_dir: Path = Field(Path("data/processed"), description="Folder of the Parquet tables, one sub-folder per table")
+    sql_memory_limit: str = Field("2GB", description="DuckDB memory for one query (it spills beyond it)")
+    sql_timeout_s: float = Field(60.0, ge=0, description="Seconds one query may run (0: no limit)")
+
+
+class Settings(ReadSettings):
+    """Built once at the entry point and passed down as plain values."""
+
+    raw_dir: Path = Field(Path("data/raw"), description="Folder of raw article files (*.txt, searched recursively)")
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="Worker processes for shards")
     shard_size: int = Field(500, ge=1, description="Documents per shard task")
     max_file_bytes: int = Field(50_000_000, ge=1, description="Larger input files are quarantined unread")

@@ -35,3 +35,14 @@ def test_readme_example_query_returns_rows(sample_con, query):
 
     columns, rows = run_query(sample_con, query)
     assert columns and rows
+
+
+def test_every_test_the_guarantees_name_exists():
+    """README's Guarantees name the tests that prove them; a renamed or deleted test must not leave a dangling claim."""
+    section = README.split("## Guarantees", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`(test_\w+)`", section))
+    defined = {
+        m for p in Path(__file__).parent.rglob("test_*.py") for m in re.findall(r"^def (test_\w+)", p.read_text(), re.M)
+    }
+    assert len(named) > 30
+    assert named <= defined, sorted(named - defined)

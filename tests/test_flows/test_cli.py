@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,11 +30,33 @@ def khabar(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("command", ["run", "sql", "report"])
+def all_commands() -> list[list[str]]:
+    """Every command of the app, sub-commands included, as argument lists."""
+    import typer.main
+
+    def walk(group, prefix: list[str]) -> list[list[str]]:
+        found = []
+        for name, command in sorted(group.commands.items()):
+            if hasattr(command, "commands"):  # a group of sub-commands
+                found += walk(command, [*prefix, name])
+            else:
+                found.append([*prefix, name])
+        return found
+
+    return walk(typer.main.get_command(app), [])  # type: ignore[arg-type]
+
+
+def test_the_command_list_is_complete():
+    names = {" ".join(c) for c in all_commands()}
+    assert {"run", "sql", "report", "status", "check", "reprocess", "runs", "serve", "server", "ner train"} <= names
+    assert len(names) == 12
+
+
+@pytest.mark.parametrize("command", all_commands(), ids=" ".join)
 def test_every_command_has_help_with_an_example(command):
-    result = runner.invoke(app, [command, "--help"])
+    result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0
-    assert "Example:" in result.output and f"khabar {command}" in result.output
+    assert "Example:" in result.output and f"khabar {' '.join(command)}" in result.output
 
 
 def test_run_on_a_fresh_prefect_home_is_quiet_and_a_second_run_processes_nothing(tmp_path):
@@ -74,7 +97,7 @@ def test_invalid_settings_from_the_environment_are_one_clear_line(tmp_path):
 def test_sql_prints_a_table(processed):
     result = runner.invoke(app, ["sql", "SELECT count(*) AS n FROM documents", "--out", str(processed)])
     assert result.exit_code == 0, result.output
-    assert "12" in result.output and "(1 rows)" in result.output
+    assert "12" in result.output and "(1 row)" in result.output
 
 
 def test_sql_json_and_csv(processed):
@@ -153,12 +176,6 @@ def crf_model(tmp_path_factory) -> tuple[Path, Path]:
     return conll, folder / "m.crf"
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "tag"])
-def test_ner_commands_have_help_with_an_example(command):
-    result = runner.invoke(app, ["ner", command, "--help"])
-    assert result.exit_code == 0 and f"khabar ner {command}" in result.output
-
-
 def test_ner_evaluate_json_has_the_documented_keys(crf_model):
     conll, model = crf_model
     result = runner.invoke(
@@ -201,9 +218,10 @@ def test_ner_errors_are_one_sentence(args, message):
 
 
 def test_run_with_camel_but_no_model_fails_before_any_work(tmp_path):
+    (tmp_path / "raw").mkdir()
     result = runner.invoke(
         app,
-        ["run", "--raw", str(tmp_path), "--out", str(tmp_path / "out"), "--ner", "camel"],
+        ["run", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "out"), "--ner", "camel"],
         env={"CAMELTOOLS_DATA": str(tmp_path / "camel")},
     )
     assert result.exit_code == 2
@@ -216,9 +234,9 @@ def test_run_with_a_crf_model_of_other_features_fails_before_any_work(tmp_path, 
 
     _, model = crf_model
     monkeypatch.setattr(gazetteer, "VERSION", f"{gazetteer.VERSION}-next")  # as after an upgrade of the rules
-    result = runner.invoke(
-        app, ["run", "--raw", str(tmp_path), "--out", str(tmp_path / "out"), "--ner", "crf", "--ner-model", str(model)]
-    )
+    (tmp_path / "raw").mkdir()
+    args = ["--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "out"), "--ner", "crf", "--ner-model", str(model)]
+    result = runner.invoke(app, ["run", *args])
     assert result.exit_code == 2
     assert result.output.startswith(f"Error: {model} was trained with features v") and "retrain it" in result.output
     assert not (tmp_path / "out").exists()
@@ -344,3 +362,73 @@ def test_a_second_run_on_a_busy_folder_says_who_holds_it(tmp_path, prefect_api_u
         holder.join()
     assert result.exit_code == 1
     assert f"Error: {tmp_path / 'out'} is in use by another khabar nightly run (pid {holder.pid}" in result.output
+
+
+def broken_copy(sample_output, tmp_path, body) -> Path:
+    out = tmp_path / "out"
+    shutil.copytree(sample_output, out)
+    (out / "_manifest.json").write_text(body)
+    return out
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps({"format": 1}),
+        json.dumps({"format": 2, "version": 3, "updated_at": "", "tables": {"documents": None}}),
+        json.dumps({"format": 1, "version": 7, "tables": {}}),
+        "[]",
+        "{",
+    ],
+    ids=["no-version", "null-table", "no-tables", "a-list", "not-json"],
+)
+@pytest.mark.parametrize("command", [["sql", "SELECT 1"], ["check"], ["status"], ["runs"], ["report", "corpus-stats"]])
+def test_a_broken_manifest_is_one_sentence_for_every_command(sample_output, tmp_path, body, command):
+    out = broken_copy(sample_output, tmp_path, body)
+    result = runner.invoke(app, [*command, "--out", str(out)])
+    assert result.exit_code in (1, 2), result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, (KeyError, TypeError))
+    first = result.output.splitlines()[0]
+    assert first.startswith(("Error: ", "problem -: ")) and "_manifest.json" in first, result.output
+
+
+def test_a_broken_manifest_stops_a_run_with_one_sentence(sample_output, tmp_path, raw_corpus):
+    out = broken_copy(sample_output, tmp_path, json.dumps({"format": 1}))
+    result = runner.invoke(app, ["run", "--raw", str(raw_corpus), "--out", str(out), "-w", "1"])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: {out / '_manifest.json'} is not a valid khabar manifest")
+
+
+def test_a_manifest_that_lists_a_missing_part_is_one_sentence(sample_output, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(sample_output, out)
+    part = next((out / "documents").glob("*.parquet"))
+    part.unlink()
+    for command in (["status"], ["sql", "SELECT count(*) FROM documents"]):
+        result = runner.invoke(app, [*command, "--out", str(out)])
+        assert result.exit_code == 2
+        assert result.output == f"Error: committed part {part} is missing; run `khabar check`\n"
+
+
+def test_a_gazetteer_setting_that_is_not_json_is_one_sentence(tmp_path, raw_corpus):
+    result = runner.invoke(
+        app, ["run", "--raw", str(raw_corpus), "--out", str(tmp_path / "o")], env={"KHABAR_GAZETTEERS": "notjson"}
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: invalid settings: KHABAR_GAZETTEERS is not valid JSON")
+    assert result.output.count("\n") == 1
+
+
+def test_status_of_a_missing_output_folder_says_run_first(tmp_path):
+    result = runner.invoke(app, ["status", "--out", str(tmp_path / "nosuchdir")])
+    assert result.exit_code == 2
+    assert result.output == f"Error: no output folder at {tmp_path / 'nosuchdir'}; run `khabar run` first\n"
+
+
+def test_a_bad_worker_count_does_not_stop_a_query(processed):
+    result = runner.invoke(
+        app, ["sql", "SELECT count(*) AS n FROM documents", "--out", str(processed)], env={"KHABAR_WORKERS": "abc"}
+    )
+    assert result.exit_code == 0, result.output
+    run = runner.invoke(app, ["run", "--out", str(processed)], env={"KHABAR_WORKERS": "abc"})
+    assert run.exit_code == 2 and run.output.startswith("Error: invalid settings: workers:")
