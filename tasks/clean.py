@@ -5,23 +5,27 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from camel_tools.utils.normalize import normalize_unicode
+from tasks.charsets import regex_class
 
 TATWEEL = "\u0640"
 
-# Format characters (Unicode category Cf: bidi marks, zero-width chars, BOM, soft hyphen, ...),
-# tatweel, and control characters other than tab, newline and carriage return.
-_DROP = re.compile(
-    "["
-    + "".join(
-        re.escape(chr(c))
-        for c in range(0x110000)
-        if (unicodedata.category(chr(c)) == "Cf" or (unicodedata.category(chr(c)) == "Cc" and chr(c) not in "\t\n\r"))
+
+def _dropped_class() -> str:
+    """Format characters (Unicode category Cf: bidi marks, zero-width characters, BOM, soft hyphen, ...),
+    control characters other than tab, newline and carriage return, and tatweel."""
+    return regex_class(
+        [
+            c
+            for c in range(0x110000)
+            if (category := unicodedata.category(chr(c))) == "Cf" or (category == "Cc" and chr(c) not in "\t\n\r")
+        ]
+        + [ord(TATWEEL)]
     )
-    + TATWEEL
-    + "]+"
-)
-_CAMEL_FIXES = frozenset("\ufdfc\ufdfd")
+
+
+_DROP = re.compile(f"[{_dropped_class()}]+")
+_CAMEL_FIX_SPELLINGS = {"\ufdfc": "ريال", "\ufdfd": "بسم الله الرحمن الرحيم"}  # camel-tools' _UNICODE_CHAR_FIX
+_CAMEL_FIXES = frozenset(_CAMEL_FIX_SPELLINGS)
 _NEWLINES = re.compile(r"\r\n?|[\u2028\u2029\x85]")
 
 
@@ -40,7 +44,14 @@ def clean_text(text: str) -> str:
 
 
 def _fold(text: str) -> str:
-    """camel-tools normalize_unicode (NFKC plus ﷼ and ﷽ spelled out), skipped when it would change nothing."""
-    if unicodedata.is_normalized("NFKC", text) and not _CAMEL_FIXES.intersection(text):
-        return text  # most news text: is_normalized is a fast C check, the camel char mapper is a Python loop
-    return normalize_unicode(text)
+    """camel-tools normalize_unicode: NFKC after spelling out ﷼ and ﷽, which NFKC leaves alone.
+
+    The same result (a test holds them equal), but camel-tools spells them out with a Python loop
+    over every character; str.replace and unicodedata do it in C.
+    """
+    if _CAMEL_FIXES.intersection(text):
+        for char, spelled in _CAMEL_FIX_SPELLINGS.items():
+            text = text.replace(char, spelled)
+    elif unicodedata.is_normalized("NFKC", text):
+        return text  # most news text
+    return unicodedata.normalize("NFKC", text)

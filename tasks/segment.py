@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from camel_tools.tokenizers.word import simple_word_tokenize
+from camel_tools.tokenizers.word import _SYMBOLS_ALL, _SYMBOLS_RE  # the tokenizer's own definitions
 from camel_tools.utils.dediac import dediac_ar
 from camel_tools.utils.normalize import (
     normalize_alef_ar,
@@ -14,11 +14,27 @@ from camel_tools.utils.normalize import (
     normalize_teh_marbuta_ar,
 )
 
+from tasks.charsets import regex_class
+
 # Sentence ends: terminal punctuation (and closing quotes or brackets) followed by whitespace.
 _SENTENCE_END = re.compile(r"[.!?؟…۔]+[\"'”’»)\]]*(?=\s)")
 _LETTER = re.compile(r"[^\W\d_]")
+_WORD = re.compile(r"\S+")  # str.split()'s words: \s and str.isspace() agree
 MAX_SENTENCE_CHARS = 2000
 _NUMBER_JOINERS = frozenset(".,\u066b\u066c")  # period, comma, Arabic decimal and thousands separators
+
+# camel-tools splits a word at every match of its symbol pattern that is in its symbol set. A match
+# is longer than one character only with an emoji modifier (U+1F3FB-1F3FF), a variation selector
+# U+FE0F, the keycap U+20E3, a zero-width joiner, tag characters (U+E0020-E007F) or regional
+# indicators (U+1F1E6-1F1FF, flags). Text without those (nearly all news) splits at single symbol
+# characters, which one regular expression finds, decimals joined in the same pass. The expression
+# holds the Basic Multilingual Plane's symbols only (with a character outside it, Python's re
+# scans a list of ranges per character, seven times slower), so text beyond the BMP (emoji) and
+# text with sequence parts take camel-tools' way, by word.
+_SEQUENCE_PARTS = re.compile("[\ufe0f\u20e3\u200d]")
+_SPLIT = regex_class(ord(c) for c in _SYMBOLS_ALL if len(c) == 1 and ord(c) <= 0xFFFF)
+_JOINERS = regex_class(ord(c) for c in _NUMBER_JOINERS)
+_SIMPLE_TOKEN = re.compile(rf"[{_SPLIT}]|[^\s{_SPLIT}]+(?:(?<=\d)[{_JOINERS}](?=\d)[^\s{_SPLIT}]+)*")
 _DIGITS_TO_ASCII = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 
 
@@ -28,8 +44,9 @@ class Span:
     end: int
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
+    """A word token; a named tuple because a shard makes millions of them (a third of a frozen dataclass's cost)."""
+
     idx: int
     sentence_idx: int
     start: int
@@ -88,37 +105,76 @@ def _append_trimmed(spans: list[Span], line: str, offset: int, start: int, end: 
 def tokenize(text: str, sentences: list[Span]) -> list[Token]:
     """camel-tools word tokens of each sentence, with offsets; decimals such as 1.3 or ٣٫٥ stay one token."""
     tokens: list[Token] = []
+    append, new, n = tokens.append, tuple.__new__, 0  # tuple.__new__: a Token without a Python-level call
+    simple = _SEQUENCE_PARTS.search(text) is None and (not text or max(text) <= "\uffff")
     for sentence_idx, sentence in enumerate(sentences):
-        for start, end in _token_spans(text, sentence):
+        spans = (m.span() for m in _SIMPLE_TOKEN.finditer(text, sentence.start, sentence.end))
+        for start, end in spans if simple else _token_spans(text, sentence):
             surface = text[start:end]
-            tokens.append(Token(len(tokens), sentence_idx, start, end, surface, match_key(surface)))
+            append(new(Token, (n, sentence_idx, start, end, surface, match_key(surface))))
+            n += 1
     return tokens
 
 
 def _token_spans(text: str, sentence: Span) -> list[tuple[int, int]]:
+    return _join_decimals(text, word_spans(text, sentence.start, sentence.end))
+
+
+def word_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Offsets of camel-tools' simple_word_tokenize tokens of text[start:end], found in one pass.
+
+    The same tokens as simple_word_tokenize(text[start:end]) (a golden test holds them equal), but
+    camel-tools tries its symbol pattern at every character of every word and returns strings whose
+    offsets must then be searched for; here the pattern is searched for once per word, from the
+    word's offsets.
+    """
     spans: list[tuple[int, int]] = []
-    cursor = sentence.start
-    for token in simple_word_tokenize(text[sentence.start : sentence.end]):
-        start = text.index(token, cursor)
-        cursor = start + len(token)
-        spans.append((start, cursor))
-        # simple_word_tokenize splits 1.3 into 1 . 3: join digits, a joiner and digits that touch.
-        if (
-            len(spans) >= 3
-            and spans[-2][1] - spans[-2][0] == 1
-            and text[spans[-2][0]] in _NUMBER_JOINERS
-            and spans[-3][1] == spans[-2][0]
-            and spans[-2][1] == start
-            and text[spans[-3][1] - 1].isdecimal()
-            and text[start].isdecimal()
-        ):
-            spans[-3:] = [(spans[-3][0], cursor)]
+    for word in _WORD.finditer(text, start, end):
+        cursor, piece, stop = word.start(), word.start(), word.end()
+        while (symbol := _SYMBOLS_RE.search(text, cursor, stop)) is not None:
+            first, last = symbol.span()
+            if symbol.group() in _SYMBOLS_ALL:  # camel-tools splits only these off a word
+                if first != piece:
+                    spans.append((piece, first))
+                spans.append((first, last))
+                cursor = piece = last
+            else:
+                cursor = first + 1
+        if piece < stop:
+            spans.append((piece, stop))
     return spans
 
 
-@functools.lru_cache(maxsize=1 << 18)  # news vocabulary repeats: most calls are hits
+def _join_decimals(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """simple_word_tokenize splits 1.3 into 1 . 3: join digits, a joiner and digits that touch."""
+    joined: list[tuple[int, int]] = []
+    for start, end in spans:
+        joined.append((start, end))
+        if (
+            len(joined) >= 3
+            and joined[-2][1] - joined[-2][0] == 1
+            and text[joined[-2][0]] in _NUMBER_JOINERS
+            and joined[-3][1] == joined[-2][0]
+            and joined[-2][1] == start
+            and text[joined[-3][1] - 1].isdecimal()
+            and text[start].isdecimal()
+        ):
+            joined[-3:] = [(joined[-3][0], end)]
+    return joined
+
+
+_KEYS: dict[str, str] = {}  # news vocabulary repeats: most words were seen before
+_MAX_KEYS = 1 << 19
+
+
 def match_key(surface: str) -> str:
     """Matching key of a word: no diacritics; alef, alef maksura and teh marbuta normalized; ASCII digits."""
-    key = dediac_ar(surface)
-    key = normalize_teh_marbuta_ar(normalize_alef_maksura_ar(normalize_alef_ar(key)))
-    return key.translate(_DIGITS_TO_ASCII).casefold()
+    key = _KEYS.get(surface)
+    if key is None:
+        key = dediac_ar(surface)
+        key = normalize_teh_marbuta_ar(normalize_alef_maksura_ar(normalize_alef_ar(key)))
+        key = key.translate(_DIGITS_TO_ASCII).casefold()
+        if len(_KEYS) >= _MAX_KEYS:
+            _KEYS.clear()
+        _KEYS[surface] = key
+    return key

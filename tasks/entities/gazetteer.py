@@ -92,6 +92,22 @@ class GazetteerExtractor:
         self.stopwords = stopwords
         self.model_hash = model_hash
         self.version = f"{VERSION}+{model_hash[:12]}"
+        self._openers: dict[tuple[str, str], bool] = {}
+
+    def may_open(self, key: str, strict: str) -> bool:
+        """Whether a word can start anything the tagger looks for: a listed name or cue (with proclitics),
+        a given name, a compound name start. Most words can start nothing; the answer is cached."""
+        found = self._openers.get((key, strict))
+        if found is None:
+            readings = proclitic_readings(key)
+            found = (
+                any(r in self.names.longest_by_first or r in self.cues.longest_by_first for r in readings)
+                or bool(_COMPOUND_STARTS.intersection(readings))
+                or (strict not in self.stopwords and any(r in self.given_names for r in proclitic_readings(strict)))
+            )
+            if len(self._openers) < 1 << 20:
+                self._openers[(key, strict)] = found
+        return found
 
     @classmethod
     def from_resources(cls, extra_files: Iterable[str] = ()) -> GazetteerExtractor:
@@ -147,9 +163,10 @@ class _SentenceTagger:
         self.found: list[Mention] = []
 
     def run(self) -> list[Mention]:
-        i = self.start
+        i, may_open = self.start, self.g.may_open
         while i < self.end:
-            i = self._step(i)
+            # A word that can start nothing is passed over here: _step would do the same, more slowly.
+            i = self._step(i) if may_open(self.keys[i], self.strict[i]) else i + 1
         return self.found
 
     def _step(self, i: int) -> int:

@@ -1,4 +1,8 @@
+import os
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tasks.clean import clean_text
 
@@ -28,3 +32,18 @@ def test_clean_text(raw, clean):
 def test_cleaning_is_idempotent_when_dropping_marks_joins_letters_and_marks(raw):
     once = clean_text(raw)
     assert clean_text(once) == once
+
+
+@settings(max_examples=int(os.environ.get("KHABAR_FUZZ_EXAMPLES", "300")), deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from([*"\ufdfc\ufdfd\ufdfa\ufefb\ufe8d\u00a0\u0653ا ب", *map(chr, range(0x600, 0x700))])
+    )
+)
+def test_folding_is_camel_tools_normalize_unicode(text):
+    """khabar folds in C what camel-tools' normalize_unicode folds with a Python loop, with the same result."""
+    from camel_tools.utils.normalize import normalize_unicode
+
+    from tasks.clean import _fold
+
+    assert _fold(text) == normalize_unicode(text)

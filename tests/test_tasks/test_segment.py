@@ -1,4 +1,8 @@
+import os
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tasks.clean import clean_text
 from tasks.segment import Span, match_key, split_sentences, tokenize
@@ -117,3 +121,20 @@ def test_sentence_splitting_is_linear_in_the_length_of_a_line():
     assert ratio < 2.5, f"doubling the input multiplied the time by {ratio:.1f}"
     spans = split_sentences(small * 2)
     assert len(spans) == 12_000 and texts(small, spans[:1]) == [sentence.strip()]
+
+
+# Letters, digits, punctuation, symbols and emoji sequences (with modifiers, flags and keycaps).
+_PIECES = st.sampled_from(
+    [*"قال الوزير ١٢٣ 1.5 abc.,:;!?؟،«»()-_/@#*%$€+=<> \t", "😀", "👍🏽", "🇸🇦", "1\ufe0f\u20e3", "\u200d", "\ufe0f"]
+)
+
+
+@settings(max_examples=int(os.environ.get("KHABAR_FUZZ_EXAMPLES", "300")), deadline=None)
+@given(st.one_of(st.text(), st.lists(_PIECES, max_size=40).map("".join)))
+def test_word_spans_are_camel_tools_tokens_with_offsets(text):
+    """khabar finds the tokens simple_word_tokenize returns, in one pass and with their offsets."""
+    from camel_tools.tokenizers.word import simple_word_tokenize
+
+    from tasks.segment import word_spans
+
+    assert [text[a:b] for a, b in word_spans(text, 0, len(text))] == simple_word_tokenize(text)
