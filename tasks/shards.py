@@ -57,8 +57,8 @@ def shard_tables(
     documents, sentences, tokens, entities = (cols[name] for name in ("documents", "sentences", "tokens", "entities"))
     for doc in docs:
         n_tokens_by_sentence = [0] * len(doc.sentences)
-        for sentence_idx in (t.sentence_idx for t in doc.tokens):
-            n_tokens_by_sentence[sentence_idx] += 1
+        for token in doc.tokens:
+            n_tokens_by_sentence[token.sentence_idx] += 1
         _extend(
             sentences,
             doc.doc_id,
@@ -69,12 +69,12 @@ def shard_tables(
             n_tokens=n_tokens_by_sentence,
         )
         if doc.tokens:  # tokens are named tuples: one zip turns the rows into columns
-            idx, sentence_idx, start, end, surface, key = zip(*doc.tokens, strict=True)
+            idx, in_sentence, start, end, surface, key = zip(*doc.tokens, strict=True)
             _extend(
                 tokens,
                 doc.doc_id,
                 token_idx=idx,
-                sentence_idx=sentence_idx,
+                sentence_idx=in_sentence,
                 char_start=start,
                 char_end=end,
                 surface=surface,
