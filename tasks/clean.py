@@ -5,25 +5,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from tasks.charsets import regex_class
+from tasks.charsets import DROPPED_CLASS
 
-TATWEEL = "\u0640"
-
-
-def _dropped_class() -> str:
-    """Format characters (Unicode category Cf: bidi marks, zero-width characters, BOM, soft hyphen, ...),
-    control characters other than tab, newline and carriage return, and tatweel."""
-    return regex_class(
-        [
-            c
-            for c in range(0x110000)
-            if (category := unicodedata.category(chr(c))) == "Cf" or (category == "Cc" and chr(c) not in "\t\n\r")
-        ]
-        + [ord(TATWEEL)]
-    )
-
-
-_DROP = re.compile(f"[{_dropped_class()}]+")
+_DROP = re.compile(f"[{DROPPED_CLASS}]+")  # format and control characters, tatweel
 _CAMEL_FIX_SPELLINGS = {"\ufdfc": "ريال", "\ufdfd": "بسم الله الرحمن الرحيم"}  # camel-tools' _UNICODE_CHAR_FIX
 _CAMEL_FIXES = frozenset(_CAMEL_FIX_SPELLINGS)
 _NEWLINES = re.compile(r"\r\n?|[\u2028\u2029\x85]")

@@ -6,15 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from camel_tools.tokenizers.word import _SYMBOLS_ALL, _SYMBOLS_RE  # the tokenizer's own definitions
-from camel_tools.utils.dediac import dediac_ar
-from camel_tools.utils.normalize import (
-    normalize_alef_ar,
-    normalize_alef_maksura_ar,
-    normalize_teh_marbuta_ar,
-)
-
-from tasks.charsets import regex_class
+from tasks.charsets import ALEF_FORMS, AR_DIACRITICS, SPLIT_SYMBOLS_CLASS, regex_class
 
 # Sentence ends: terminal punctuation (and closing quotes or brackets) followed by whitespace.
 _SENTENCE_END = re.compile(r"[.!?؟…۔]+[\"'”’»)\]]*(?=\s)")
@@ -30,12 +22,22 @@ _NUMBER_JOINERS = frozenset(".,\u066b\u066c")  # period, comma, Arabic decimal a
 # characters, which one regular expression finds, decimals joined in the same pass. The expression
 # holds the Basic Multilingual Plane's symbols only (with a character outside it, Python's re
 # scans a list of ranges per character, seven times slower), so text beyond the BMP (emoji) and
-# text with sequence parts take camel-tools' way, by word.
+# text with sequence parts take camel-tools' way, by word (and import camel-tools' tokenizer then).
 _SEQUENCE_PARTS = re.compile("[\ufe0f\u20e3\u200d]")
-_SPLIT = regex_class(ord(c) for c in _SYMBOLS_ALL if len(c) == 1 and ord(c) <= 0xFFFF)
+_SPLIT = SPLIT_SYMBOLS_CLASS
 _JOINERS = regex_class(ord(c) for c in _NUMBER_JOINERS)
 _SIMPLE_TOKEN = re.compile(rf"[{_SPLIT}]|[^\s{_SPLIT}]+(?:(?<=\d)[{_JOINERS}](?=\d)[^\s{_SPLIT}]+)*")
-_DIGITS_TO_ASCII = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+# camel-tools' dediac_ar, normalize_alef_ar, normalize_alef_maksura_ar and normalize_teh_marbuta_ar,
+# then digits as ASCII: one table (the mapped characters are disjoint, so the order does not matter).
+_KEY_TABLE = str.maketrans(
+    {
+        **dict.fromkeys(map(ord, AR_DIACRITICS)),
+        **dict.fromkeys(map(ord, ALEF_FORMS), "\u0627"),
+        ord("\u0649"): "\u064a",
+        ord("\u0629"): "\u0647",
+        **{ord(d): str(i % 10) for i, d in enumerate("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹")},
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +130,8 @@ def word_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     offsets must then be searched for; here the pattern is searched for once per word, from the
     word's offsets.
     """
+    from camel_tools.tokenizers.word import _SYMBOLS_ALL, _SYMBOLS_RE  # its own definitions; slow to import
+
     spans: list[tuple[int, int]] = []
     for word in _WORD.finditer(text, start, end):
         cursor, piece, stop = word.start(), word.start(), word.end()
@@ -171,9 +175,7 @@ def match_key(surface: str) -> str:
     """Matching key of a word: no diacritics; alef, alef maksura and teh marbuta normalized; ASCII digits."""
     key = _KEYS.get(surface)
     if key is None:
-        key = dediac_ar(surface)
-        key = normalize_teh_marbuta_ar(normalize_alef_maksura_ar(normalize_alef_ar(key)))
-        key = key.translate(_DIGITS_TO_ASCII).casefold()
+        key = surface.translate(_KEY_TABLE).casefold()
         if len(_KEYS) >= _MAX_KEYS:
             _KEYS.clear()
         _KEYS[surface] = key

@@ -10,9 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from camel_tools.utils.dediac import dediac_ar
-from camel_tools.utils.normalize import normalize_alef_ar
-
+from tasks.charsets import ALEF_FORMS, AR_DIACRITICS
 from tasks.entities import EntityExtractor, Mention
 from tasks.entities.keys import canonical_key, match_key, phrase_key, proclitic_readings
 from tasks.segment import Token
@@ -388,10 +386,16 @@ def _has_pronoun_suffix(strict: str) -> bool:
     return len(strict) >= 5 and strict.endswith(_PRONOUN_SUFFIXES)
 
 
+# camel-tools' dediac_ar, then normalize_alef_ar.
+_STRICT_TABLE = str.maketrans(
+    {**dict.fromkeys(map(ord, AR_DIACRITICS)), **dict.fromkeys(map(ord, ALEF_FORMS), "\u0627")}
+)
+
+
 @functools.lru_cache(maxsize=1 << 18)
 def strict_key(surface: str) -> str:
     """A word without diacritics and with one alef; unlike match_key it keeps ى, ة and case."""
-    return normalize_alef_ar(dediac_ar(surface))
+    return surface.translate(_STRICT_TABLE)
 
 
 def _is_word(surface: str) -> bool:

@@ -138,3 +138,26 @@ def test_word_spans_are_camel_tools_tokens_with_offsets(text):
     from tasks.segment import word_spans
 
     assert [text[a:b] for a, b in word_spans(text, 0, len(text))] == simple_word_tokenize(text)
+
+
+def test_the_written_out_character_classes_are_current():
+    """tasks/_charsets_generated.py equals what unicodedata and camel-tools give today
+    (regenerate with `.venv/bin/python -m tasks.charsets`)."""
+    from tasks import charsets
+
+    assert charsets.derived_dropped_class() == charsets.DROPPED_CLASS
+    assert charsets.derived_split_symbols_class() == charsets.SPLIT_SYMBOLS_CLASS
+
+
+@settings(max_examples=int(os.environ.get("KHABAR_FUZZ_EXAMPLES", "300")), deadline=None)
+@given(st.text(alphabet=st.sampled_from([*"أإآٱاىيةه٠١٩۰۹0aAßİ ", *map(chr, range(0x64B, 0x672))])))
+def test_match_key_is_camel_tools_normalization_in_one_table(surface):
+    from camel_tools.utils.dediac import dediac_ar
+    from camel_tools.utils.normalize import normalize_alef_ar, normalize_alef_maksura_ar, normalize_teh_marbuta_ar
+
+    from tasks.entities.gazetteer import strict_key
+
+    digits = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+    camel = normalize_teh_marbuta_ar(normalize_alef_maksura_ar(normalize_alef_ar(dediac_ar(surface))))
+    assert match_key(surface) == camel.translate(digits).casefold()
+    assert strict_key(surface) == normalize_alef_ar(dediac_ar(surface))
