@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +16,8 @@ from pydantic_settings import SettingsError
 from rich.table import Table
 
 from flows.output import Format, bold_line, error, plural, stderr, stdout, write_rows
+
+_IMPORTED_AT = time.time()
 
 app = typer.Typer(
     name="khabar",
@@ -165,13 +169,24 @@ def _check_folders(settings) -> None:
 
 def _check_ner(settings) -> None:
     """Fail before any work when the entity backend cannot load (unknown, or its model is missing)."""
-    from flows.nightly import ner_config
+    from flows.settings import ner_config
     from tasks.entities import NerConfigError
 
     try:
         ner_config(settings)
     except NerConfigError as exc:
         raise UserError(str(exc)) from None
+
+
+def _process_started_at() -> float:
+    """When this process started (seconds since the epoch): the wait the user sees includes the
+    interpreter's own start. From Linux's /proc (process age to 10 ms), else when this module loaded."""
+    try:
+        started_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return time.time() - (uptime - started_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, IndexError, ValueError):
+        return _IMPORTED_AT
 
 
 def _run_with_progress(settings, job_name: str = "nightly", selection=None):
@@ -199,8 +214,15 @@ def _run_with_progress(settings, job_name: str = "nightly", selection=None):
             else:
                 bar.update(job, description="nothing new to process", completed=0, total=0)
 
+        if job_name == "nightly":  # nothing to read: no Prefect server, no workers
+            idle = _run_idle(settings, on_progress)
+            if idle is not None:
+                return idle
         try:
             with prefect_api() as api:
+                from flows.workers import start_fork_server
+
+                start_fork_server()  # the workers' code is imported there while Prefect starts
                 from flows.nightly import RunFailedError, run_nightly  # imported while the server starts
                 from flows.reprocess import run_reprocess
 
@@ -214,8 +236,36 @@ def _run_with_progress(settings, job_name: str = "nightly", selection=None):
             raise JobError(str(exc)) from None
 
 
+def _run_idle(settings, on_progress):
+    """The run without Prefect when a look at the folders finds nothing to read; None when there is work."""
+    from flows import progress
+    from tasks.manifest import OutputFolderError
+    from tasks.runlog import pending_files
+
+    try:
+        if pending_files(settings.raw_dir, settings.out_dir):
+            return None
+    except OutputFolderError as exc:
+        raise UserError(str(exc)) from None
+    from flows.lifecycle import RunFailedError, idle_run
+    from flows.shard_runner import FlowRunRequired
+
+    try:
+        with progress.listening(on_progress):
+            return idle_run(settings)
+    except FlowRunRequired:
+        return None  # a file arrived meanwhile: run the flow
+    except RunFailedError as exc:
+        raise JobError(str(exc)) from None
+
+
 def _print_summary(s, out_dir: Path) -> None:
-    bold_line(f"khabar {s.kind} run {s.run_id}", f": {s.status} in {s.duration_s:.1f} s")
+    waited = time.time() - _process_started_at()
+    startup = max(0.0, s.started_at.timestamp() - _process_started_at())
+    bold_line(
+        f"khabar {s.kind} run {s.run_id}",
+        f": {s.status} in {waited:.1f} s (start-up {startup:.1f} s, run {s.duration_s:.1f} s)",
+    )
     stdout.print(
         f"  files: {s.files_seen} seen, {s.files_read} read (new or changed); "
         f"documents: {s.docs_new} new, {s.docs_skipped} skipped, {s.docs_failed} failed"
@@ -345,7 +395,7 @@ def status(
 
     Example: `khabar status --ner crf --ner-model models/ner.crf`
     """
-    from flows.nightly import ner_config
+    from flows.settings import ner_config
     from tasks.entities import NerConfigError
     from tasks.fingerprint import fingerprint_detail, fingerprint_of
     from tasks.manifest import OutputFolderError
@@ -435,7 +485,7 @@ def reprocess(
 
 
 def _reprocess_plan(settings, selection):
-    from flows.nightly import ner_config
+    from flows.settings import ner_config
     from tasks.fingerprint import fingerprint_detail, fingerprint_of
     from tasks.manifest import OutputFolderError
     from tasks.reprocess import readable_sources, select_documents, unknown_doc_ids

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ class ServerRequiredError(RuntimeError):
 
 def deployment_parameters(settings: Settings) -> dict[str, Any]:
     """The flow's parameters for scheduled runs: absolute folders, so the serving directory does not matter."""
-    from flows.nightly import flow_parameters
+    from flows.settings import flow_parameters
 
     parameters = flow_parameters(settings)
     return parameters | {
@@ -70,8 +69,6 @@ def serve_nightly(settings: Settings, cron: str, timezone: str) -> None:
             "schedules need a real Prefect server: start one with `khabar server`, "
             "then export PREFECT_API_URL=http://127.0.0.1:4200/api"
         )
-    # Flow runs execute in child processes: their shard pool gets the configured worker count.
-    os.environ["PREFECT_TASKS_RUNNER_PROCESS_POOL_MAX_WORKERS"] = str(settings.workers)
     deployment = nightly.to_deployment(
         name=DEPLOYMENT_NAME,
         schedules=[Cron(cron, timezone=timezone)],

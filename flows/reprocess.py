@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from prefect import flow
 from prefect.states import Failed, State
-from prefect.task_runners import ProcessPoolTaskRunner
+from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.nightly import flow_parameters, record_run, summary_of, task_runner_for
-from flows.settings import Settings
+from flows.nightly import summary_of, task_runner_for
+from flows.settings import Settings, flow_parameters
 from flows.shard_runner import run_shards, shard_specs, start_run
 from flows.summary import RunSummary, publish_artifacts
-from reports.query import top_entities
 from tasks.entities import NerConfig
 from tasks.inventory import split_into_shards
 from tasks.lock import LockedError, output_lock
 from tasks.manifest import OutputFolderError
 from tasks.reprocess import Selection, parts_without, readable_sources, select_documents
+from tasks.runlog import write_run_record
 from tasks.storage import check_folders, finish_writing, load_for_reading, open_for_writing, write_failure
 
 
-@flow(name="khabar-reprocess", log_prints=False, task_runner=ProcessPoolTaskRunner())  # type: ignore[arg-type]
+@flow(name="khabar-reprocess", log_prints=False, task_runner=ThreadPoolTaskRunner())  # type: ignore[arg-type]
 def reprocess(
     raw_dir: str,
     out_dir: str,
@@ -48,7 +48,7 @@ def reprocess(
             ready, missing = readable_sources(raw_dir, chosen)
             hashes = {c.path: c.content_hash for c in ready}
             specs = shard_specs(run, raw_dir, out_dir, split_into_shards(list(hashes), shard_size, run.workers), hashes)
-            results, outcomes = run_shards(specs, retries=retries, retry_delay_s=retry_delay_s)
+            results, outcomes = run_shards(specs, workers=run.workers, retries=retries, retry_delay_s=retry_delay_s)
             wanted = {c.doc_id for c in ready}
             replaced = {o.doc_id for o in outcomes.values() if o.status == "processed" and o.doc_id in wanted}
             add, remove = parts_without(out_dir, manifest, replaced, run.run_id)
@@ -65,15 +65,13 @@ def reprocess(
                 n_entities=sum(r.n_entities for r in results),
                 docs_missing=[c.doc_id for c in missing],
             )
-            add["runs"] = [record_run(out_dir, summary.record())]
+            add["runs"] = [write_run_record(out_dir, summary.record())]
             finish_writing(out_dir, manifest.changed(add=add, remove=remove), run.run_id)
     except (LockedError, OutputFolderError) as exc:
         return Failed(message=str(exc))
     except OSError as exc:  # disk full, a folder gone read-only: one sentence, not a traceback
         return Failed(message=write_failure(out_dir, exc))
-    publish_artifacts(
-        summary, top_entities(out_dir, [r.parts["entities"].path for r in results if "entities" in r.parts])
-    )
+    publish_artifacts(summary, out_dir, [r.parts["entities"].path for r in results if "entities" in r.parts])
     if failed:
         return Failed(message=f"{failed} documents could not be reprocessed and keep their old rows", data=summary)
     return summary

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from tasks.entities import NerConfig
 
 
 class ReadSettings(BaseSettings):
@@ -38,3 +42,32 @@ class Settings(ReadSettings):
     )
     shard_retry_delay_s: float = Field(5.0, ge=0, description="Seconds between shard retries")
     lock_wait_s: float = Field(0.0, ge=0, description="Seconds to wait for another run on the same output folder")
+
+
+def ner_config(settings: Settings) -> NerConfig:
+    """The entity backend the settings ask for, resolved (auto made concrete) and checked to load."""
+    from tasks.entities import NerConfig, resolve
+
+    return resolve(
+        NerConfig(
+            backend=settings.ner,
+            model=str(settings.ner_model) if settings.ner_model else None,
+            gazetteer_files=tuple(str(p) for p in settings.gazetteers),
+            threads=max(1, (os.cpu_count() or 1) // settings.workers),
+            quantize=settings.ner_quantize,
+        )
+    )
+
+
+def flow_parameters(settings: Settings) -> dict[str, Any]:
+    """The parameters both writing flows take from the settings (folders, shards, backend, retries, lock)."""
+    return {
+        "raw_dir": str(Path(settings.raw_dir)),
+        "out_dir": str(Path(settings.out_dir)),
+        "shard_size": settings.shard_size,
+        "ner": ner_config(settings),
+        "workers": settings.workers,
+        "retries": settings.shard_retries,
+        "retry_delay_s": settings.shard_retry_delay_s,
+        "lock_wait_s": settings.lock_wait_s,
+    }

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from prefect.futures import as_completed
-
 from flows import progress
 from flows.summary import RunSummary, trigger_of_this_run
+from flows.workers import ShardWorkers, run_shard
 from tasks.entities import NerConfig, resolve
 from tasks.fingerprint import fingerprint_detail, fingerprint_of
 from tasks.inventory import Outcome
 from tasks.runlog import new_run_id
-from tasks.shards import ShardResult, ShardSpec, process_shard_task
+from tasks.shards import ShardResult, ShardSpec
+
+
+@functools.cache
+def shard_task() -> Any:
+    """The Prefect task of a shard: it runs on one of the flow's threads and hands its shard to a worker
+    process (flows.workers). Made on first use, so that a run without shards never imports Prefect."""
+    from prefect import task
+    from prefect.cache_policies import NONE
+
+    return task(name="process-shard", cache_policy=NONE)(run_shard)
+
 
 SHARD_FAILED = "shard_failed"
 
@@ -40,15 +52,18 @@ class RunStart:
 
     def summary(self, kind: str, n_shards: int, docs_failed: int, **counts: Any) -> RunSummary:
         """The run's summary: its identity from here, its counts from the caller; finished now."""
-        from prefect.runtime import flow_run
+        flow_run_id = None
+        if in_flow_run():
+            from prefect.runtime import flow_run
 
+            flow_run_id = flow_run.get_id()
         return RunSummary(
             run_id=self.run_id,
             kind=kind,
             trigger=trigger_of_this_run(),
             fingerprint=self.fingerprint,
             fingerprint_detail=self.fingerprint_detail,
-            flow_run_id=flow_run.get_id(),
+            flow_run_id=flow_run_id,
             started_at=self.started_at,
             finished_at=datetime.now(UTC),
             status="completed_with_failures" if docs_failed else "completed",
@@ -93,18 +108,46 @@ def shard_specs(
     ]
 
 
+class FlowRunRequired(RuntimeError):
+    """The flow's body was called without Prefect (a run expected to find nothing), and found work."""
+
+
+def in_flow_run() -> bool:
+    if "prefect.context" not in sys.modules:  # never imported: no flow run in this process
+        return False
+    from prefect.context import FlowRunContext
+
+    return FlowRunContext.get() is not None
+
+
 def run_shards(
     specs: list[ShardSpec],
     *,
+    workers: int,
     retries: int,
     retry_delay_s: float,
     on_result: Callable[[ShardResult], None] = lambda _: None,
 ) -> tuple[list[ShardResult], dict[str, Outcome]]:
     """Submit every shard (retried on failure), hand each finished one to on_result as it completes.
 
-    A shard that still fails after its retries marks its files failed; the other shards go on.
+    A shard that still fails after its retries marks its files failed; the other shards go on. No
+    worker process is started when there is no shard.
     """
-    task = process_shard_task.with_options(retries=retries, retry_delay_seconds=retry_delay_s)
+    if not specs:
+        progress.report(0, 0, 0)
+        return [], {}
+    if not in_flow_run():
+        raise FlowRunRequired("shards run as Prefect tasks, inside a flow run")
+    with ShardWorkers(min(workers, len(specs))):
+        return _collect(specs, retries, retry_delay_s, on_result)
+
+
+def _collect(
+    specs: list[ShardSpec], retries: int, retry_delay_s: float, on_result: Callable[[ShardResult], None]
+) -> tuple[list[ShardResult], dict[str, Outcome]]:
+    from prefect.futures import as_completed
+
+    task = shard_task().with_options(retries=retries, retry_delay_seconds=retry_delay_s)
     results: list[ShardResult] = []
     outcomes: dict[str, Outcome] = {}
     futures = {task.submit(spec): spec for spec in specs}

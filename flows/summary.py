@@ -41,10 +41,14 @@ class RunSummary:
 
 def trigger_of_this_run() -> str:
     """schedule (the deployment's scheduler), deployment (run through Prefect by hand), ci or cli."""
-    from prefect.context import FlowRunContext
+    from flows.shard_runner import in_flow_run
 
-    context = FlowRunContext.get()
-    flow_run = context.flow_run if context else None
+    flow_run = None
+    if in_flow_run():
+        from prefect.context import FlowRunContext
+
+        context = FlowRunContext.get()
+        flow_run = context.flow_run if context else None
     if flow_run is not None and flow_run.deployment_id is not None:
         return "schedule" if flow_run.auto_scheduled else "deployment"
     return "ci" if os.environ.get("CI") or os.environ.get("GITHUB_ACTIONS") else "cli"
@@ -78,9 +82,18 @@ def summary_markdown(s: RunSummary) -> str:
     return "\n".join(lines) + "\n"
 
 
-def publish_artifacts(s: RunSummary, top_entities: list[dict]) -> None:
-    """The run's Prefect artifacts: a markdown summary and a table of the run's top entities."""
+def publish_artifacts(s: RunSummary, out_dir: str, entity_parts: list[str]) -> None:
+    """The run's Prefect artifacts: a markdown summary and a table of the top entities in its new parts
+    (none outside a flow run: a run that found nothing to read runs without Prefect)."""
+    from flows.shard_runner import in_flow_run
+
+    if not in_flow_run():
+        return
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    from reports.query import top_entities as top
+
+    top_entities = top(out_dir, entity_parts)
 
     create_markdown_artifact(markdown=summary_markdown(s), key="khabar-run-summary", description=f"khabar {s.kind} run")
     create_table_artifact(

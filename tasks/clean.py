@@ -9,7 +9,6 @@ from tasks.charsets import DROPPED_CLASS
 
 _DROP = re.compile(f"[{DROPPED_CLASS}]+")  # format and control characters, tatweel
 _CAMEL_FIX_SPELLINGS = {"\ufdfc": "ريال", "\ufdfd": "بسم الله الرحمن الرحيم"}  # camel-tools' _UNICODE_CHAR_FIX
-_CAMEL_FIXES = frozenset(_CAMEL_FIX_SPELLINGS)
 _NEWLINES = re.compile(r"\r\n?|[\u2028\u2029\x85]")
 
 
@@ -33,7 +32,7 @@ def _fold(text: str) -> str:
     The same result (a test holds them equal), but camel-tools spells them out with a Python loop
     over every character; str.replace and unicodedata do it in C.
     """
-    if _CAMEL_FIXES.intersection(text):
+    if any(char in text for char in _CAMEL_FIX_SPELLINGS):
         for char, spelled in _CAMEL_FIX_SPELLINGS.items():
             text = text.replace(char, spelled)
     elif unicodedata.is_normalized("NFKC", text):

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 
 from schemas import FILES, QUARANTINE, RUNS
-from tasks.inventory import FileRecord
+from tasks.inventory import FileRecord, FileStat
 from tasks.manifest import Manifest, Part
 from tasks.quarantine import CONTENT_REASONS
 from tasks.storage import read_table, to_arrow, write_part
@@ -47,14 +47,21 @@ def load_state(out_dir: str | Path, manifest: Manifest) -> State:
     return State(files, dict(zip(docs["doc_id"].to_pylist(), docs["path"].to_pylist(), strict=True)))
 
 
+def pending_files(raw_dir: str | Path, out_dir: str | Path) -> list[FileStat]:
+    """The files the next run would read (new, changed, or failed last time), from a look at the
+    folders without the lock: a run with none to read needs no workers and no Prefect server."""
+    from tasks.inventory import files_to_read, scan_raw
+    from tasks.storage import load_for_reading
+
+    if not Path(out_dir).is_dir():
+        return scan_raw(raw_dir)
+    return files_to_read(scan_raw(raw_dir), load_state(out_dir, load_for_reading(out_dir)).files)
+
+
 def write_files_table(out_dir: str | Path, run_id: str, records: list[FileRecord]) -> Part:
     """The files table as of this run, as one part."""
-    cols: dict[str, list] = {name: [] for name in FILES.names}
-    for record in records:
-        row = asdict(record)
-        row["mtime"] = row.pop("mtime_us")  # integers are microseconds for a timestamp[us] column
-        for name in FILES.names:
-            cols[name].append(row[name])
+    fields = {name: name for name in FILES.names} | {"mtime": "mtime_us"}  # microseconds for timestamp[us]
+    cols = {name: [getattr(r, attribute) for r in records] for name, attribute in fields.items()}
     return write_part(out_dir, "files", run_id, to_arrow(cols, FILES))
 
 

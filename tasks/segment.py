@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -106,16 +107,25 @@ def _append_trimmed(spans: list[Span], line: str, offset: int, start: int, end: 
 
 def tokenize(text: str, sentences: list[Span]) -> list[Token]:
     """camel-tools word tokens of each sentence, with offsets; decimals such as 1.3 or ٣٫٥ stay one token."""
-    tokens: list[Token] = []
-    append, new, n = tokens.append, tuple.__new__, 0  # tuple.__new__: a Token without a Python-level call
+    spans: list[tuple[int, int]] = []
+    sentence_of: list[int] = []
     simple = _SEQUENCE_PARTS.search(text) is None and (not text or max(text) <= "\uffff")
     for sentence_idx, sentence in enumerate(sentences):
-        spans = (m.span() for m in _SIMPLE_TOKEN.finditer(text, sentence.start, sentence.end))
-        for start, end in spans if simple else _token_spans(text, sentence):
-            surface = text[start:end]
-            append(new(Token, (n, sentence_idx, start, end, surface, match_key(surface))))
-            n += 1
-    return tokens
+        before = len(spans)
+        if simple:  # the hot path: one regular-expression match per token
+            spans.extend([m.span() for m in _SIMPLE_TOKEN.finditer(text, sentence.start, sentence.end)])
+        else:
+            spans.extend(_token_spans(text, sentence))
+        sentence_of.extend(itertools.repeat(sentence_idx, len(spans) - before))
+    # Columns first, then tokens made by map() and zip(): per token, no Python-level call at all.
+    surfaces = [text[start:end] for start, end in spans]
+    keys = list(map(_KEYS.get, surfaces))
+    if None in keys:
+        keys = [match_key(surface) if key is None else key for key, surface in zip(keys, surfaces, strict=True)]
+    starts = [start for start, _ in spans]
+    ends = [end for _, end in spans]
+    rows = zip(range(len(spans)), sentence_of, starts, ends, surfaces, keys, strict=True)
+    return list(map(tuple.__new__, itertools.repeat(Token), rows))
 
 
 def _token_spans(text: str, sentence: Span) -> list[tuple[int, int]]:

@@ -11,8 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-from prefect import task
-from prefect.cache_policies import NONE
 
 from schemas import DOCUMENT_TABLES, TABLES
 from tasks.documents import Document, content_hash, doc_id_for, process_document
@@ -184,6 +182,3 @@ def _process_shard(spec: ShardSpec) -> ShardResult:
     result.n_entities = sum(len(d.entities) for d in docs)
     result.seconds = time.perf_counter() - started
     return result
-
-
-process_shard_task = task(name="process-shard", cache_policy=NONE)(process_shard)

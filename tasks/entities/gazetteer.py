@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
+import operator
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -32,6 +35,12 @@ _TITLE_QUALIFIERS = frozenset(
 )
 
 V = TypeVar("V")
+_SURFACE, _KEY, _SENTENCE = (
+    operator.attrgetter("surface"),
+    operator.attrgetter("key"),
+    operator.attrgetter("sentence_idx"),
+)
+_STRICT, _OPENS = operator.itemgetter(0), operator.itemgetter(1)
 
 
 @dataclass
@@ -90,22 +99,25 @@ class GazetteerExtractor:
         self.stopwords = stopwords
         self.model_hash = model_hash
         self.version = f"{VERSION}+{model_hash[:12]}"
-        self._openers: dict[tuple[str, str], bool] = {}
+        self._words: dict[str, tuple[str, bool]] = {}  # surface -> (strict key, may open)
 
-    def may_open(self, key: str, strict: str) -> bool:
-        """Whether a word can start anything the tagger looks for: a listed name or cue (with proclitics),
-        a given name, a compound name start. Most words can start nothing; the answer is cached."""
-        found = self._openers.get((key, strict))
-        if found is None:
+    def _word(self, surface: str, key: str) -> tuple[str, bool]:
+        """A word's strict key, and whether it can start anything the tagger looks for: a listed name or
+        cue (with proclitics), a given name, a compound name start. Most words can start nothing."""
+        known = self._words.get(surface)
+        if known is None:
+            strict = strict_key(surface)
             readings = proclitic_readings(key)
-            found = (
+            opens = (
                 any(r in self.names.longest_by_first or r in self.cues.longest_by_first for r in readings)
                 or bool(_COMPOUND_STARTS.intersection(readings))
                 or (strict not in self.stopwords and any(r in self.given_names for r in proclitic_readings(strict)))
             )
-            if len(self._openers) < 1 << 20:
-                self._openers[(key, strict)] = found
-        return found
+            known = (strict, opens)
+            if len(self._words) >= 1 << 20:
+                self._words.clear()
+            self._words[surface] = known
+        return known
 
     @classmethod
     def from_resources(cls, extra_files: Iterable[str] = ()) -> GazetteerExtractor:
@@ -131,12 +143,25 @@ class GazetteerExtractor:
         )
 
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
-        keys = [t.key for t in tokens]
+        keys = list(map(_KEY, tokens))
+        cached: list[tuple[str, bool] | None] = list(map(self._words.get, map(_SURFACE, tokens)))
+        words: list[tuple[str, bool]] = (
+            [w if w is not None else self._word(t.surface, t.key) for w, t in zip(cached, tokens, strict=True)]
+            if None in cached
+            else cached  # type: ignore[assignment]
+        )
         # Given names and stopwords compare on strict keys, which keep ى apart from ي (على is not علي).
-        strict = [strict_key(t.surface) for t in tokens]
+        strict = list(map(_STRICT, words))
+        openers = itertools.compress(range(len(words)), map(_OPENS, words))  # where a mention can start
         mentions: list[Mention] = []
+        opener = next(openers, None)
         for start, end in _sentence_ranges(tokens):
-            mentions.extend(_SentenceTagger(self, tokens, keys, strict, start, end).run())
+            in_sentence = []
+            while opener is not None and opener < end:
+                in_sentence.append(opener)
+                opener = next(openers, None)
+            if in_sentence:
+                mentions.extend(_SentenceTagger(self, tokens, keys, strict, start, end).run(in_sentence))
         return mentions
 
 
@@ -160,11 +185,13 @@ class _SentenceTagger:
         self.end = end
         self.found: list[Mention] = []
 
-    def run(self) -> list[Mention]:
-        i, may_open = self.start, self.g.may_open
-        while i < self.end:
-            # A word that can start nothing is passed over here: _step would do the same, more slowly.
-            i = self._step(i) if may_open(self.keys[i], self.strict[i]) else i + 1
+    def run(self, openers: list[int]) -> list[Mention]:
+        """Tag from each word that can open a mention, left to right; _step at any other word would only
+        move on by one, so those are passed over without it."""
+        i = self.start
+        for opener in openers:
+            if opener >= i:  # not inside a mention found already
+                i = self._step(opener)
         return self.found
 
     def _step(self, i: int) -> int:
@@ -403,11 +430,9 @@ def _is_word(surface: str) -> bool:
 
 
 def _sentence_ranges(tokens: Sequence[Token]) -> Iterator[tuple[int, int]]:
-    start = 0
-    for i in range(1, len(tokens) + 1):
-        if i == len(tokens) or tokens[i].sentence_idx != tokens[start].sentence_idx:
-            yield start, i
-            start = i
+    """[start, end) of each sentence's tokens: sentence numbers only grow, so counting them is enough."""
+    ends = list(itertools.accumulate(Counter(map(_SENTENCE, tokens)).values()))
+    return zip([0, *ends[:-1]], ends, strict=True) if ends else iter(())
 
 
 def _add_name(index: PhraseIndex[GazetteerEntry], type_: str, row: Sequence[str]) -> None:

@@ -182,3 +182,7 @@ def test_currencies_and_events_are_misc():
         ("MISC", "الدولار", "دولار"),
         ("MISC", "كأس العالم", "كاس العالم"),
     ]
+
+
+def test_no_tokens_no_mentions():
+    assert load_extractor("gazetteer").extract([]) == []

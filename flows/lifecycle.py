@@ -1,0 +1,134 @@
+"""A writing run's life, as plain code: lock, take stock, shards, commits, the run record.
+
+The Prefect flows (flows/nightly.py, flows/reprocess.py) call these and add what only Prefect
+does (states, artifacts); a run that finds nothing to read calls them without Prefect at all.
+Nothing here imports Prefect unless shards are to run.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from flows.settings import Settings, flow_parameters
+from flows.shard_runner import run_shards, shard_specs, start_run
+from flows.summary import RunSummary
+from tasks.entities import NerConfig
+from tasks.faults import failpoint
+from tasks.inventory import files_to_read, next_files_table, plan_documents, read_facts, scan_raw, split_into_shards
+from tasks.lock import LockedError, output_lock
+from tasks.manifest import Manifest, OutputFolderError, Part, commit_manifest
+from tasks.runlog import load_state, write_files_table, write_quarantine, write_run_record
+from tasks.shards import ShardResult
+from tasks.storage import check_folders, finish_writing, open_for_writing, write_failure
+
+# Bookkeeping runs as plain calls in the flow's process: as Prefect tasks they cost about half a
+# second of API round trips each, more than their work on 20,000 files. Shards are the tasks.
+
+
+class RunFailedError(RuntimeError):
+    """The run could not run or could not finish (folder in use or refused, disk full); one sentence."""
+
+
+class ManifestCommitter:
+    """Makes each finished shard visible at once, so a crash late in a long run keeps earlier shards."""
+
+    def __init__(self, out_dir: str, manifest: Manifest) -> None:
+        self.out_dir = out_dir
+        self.manifest = manifest
+
+    def add_shard(self, result: ShardResult) -> None:
+        if result.parts:
+            failpoint("manifest.before_commit")
+            self.commit(add={table: [part] for table, part in result.parts.items()})
+
+    def commit(
+        self,
+        add: dict[str, list[Part]] | None = None,
+        remove: list[str] | tuple[str, ...] = (),
+        finished: str | None = None,
+    ) -> None:
+        """Commit parts added and removed; `finished` closes that run, after deleting its uncommitted parts."""
+        manifest = self.manifest.changed(add=add, remove=remove)
+        if finished:
+            self.manifest = finish_writing(self.out_dir, manifest, finished)
+        else:
+            self.manifest = commit_manifest(self.out_dir, manifest)
+
+
+def nightly_run(
+    raw_dir: str,
+    out_dir: str,
+    shard_size: int = 500,
+    max_file_bytes: int = 50_000_000,
+    ner: NerConfig | None = None,
+    kind: str = "nightly",
+    workers: int | None = None,
+    retries: int = 2,
+    retry_delay_s: float = 5.0,
+    lock_wait_s: float = 0.0,
+) -> tuple[RunSummary, list[str]]:
+    """Process new and changed files under raw_dir into the tables under out_dir.
+
+    Returns the summary and the entity parts the run wrote; RunFailedError when it could not run.
+    """
+    run = start_run(ner, workers)
+    run_id = run.run_id
+    try:
+        check_folders(raw_dir, out_dir)
+        with output_lock(out_dir, f"{kind} run", wait_s=lock_wait_s):
+            manifest = open_for_writing(out_dir, run_id)
+            state = load_state(out_dir, manifest)
+            scanned = scan_raw(raw_dir)
+            facts = read_facts(raw_dir, files_to_read(scanned, state.files), max_file_bytes)
+            plan = plan_documents(facts, state.known_docs, state.quarantined_hashes)
+            groups = split_into_shards([path for path, _ in plan.to_process], shard_size, run.workers)
+            hashes = {path: plan.facts[path].content_hash or "" for path, _ in plan.to_process}
+            specs = shard_specs(run, raw_dir, out_dir, groups, hashes)
+            committer = ManifestCommitter(out_dir, manifest)
+            results, outcomes = run_shards(
+                specs, workers=run.workers, retries=retries, retry_delay_s=retry_delay_s, on_result=committer.add_shard
+            )
+
+            failpoint("run.before_record")
+            files = next_files_table(state.files, scanned, plan, outcomes, run_id)
+            files_part = write_files_table(out_dir, run_id, files)
+            set_aside = [f for f in files if f.status == "quarantined" and f.path in plan.facts]  # this run's
+            quarantine_parts = [write_quarantine(out_dir, run_id, set_aside)] if set_aside else []
+            seen = {s.path for s in scanned}
+            quarantined = dict(Counter(f.reason or "unknown" for f in set_aside))
+            docs_failed = sum(o.status == "failed" for o in outcomes.values())
+            summary = run.summary(
+                kind,
+                n_shards=len(specs),
+                docs_failed=docs_failed,
+                files_seen=len(scanned),
+                files_read=len(facts),
+                docs_new=sum(r.n_documents for r in results),
+                docs_skipped=sum(
+                    f.path in seen and f.status in ("processed", "duplicate") and f.path not in outcomes for f in files
+                ),
+                files_quarantined=sum(quarantined.values()),
+                n_tokens=sum(r.n_tokens for r in results),
+                n_entities=sum(r.n_entities for r in results),
+                quarantined=quarantined,
+            )
+            run_part = write_run_record(out_dir, summary.record())
+            failpoint("run.after_record")
+            committer.commit(
+                add={"files": [files_part], "runs": [run_part], "quarantine": quarantine_parts},
+                remove=manifest.paths("files"),
+                finished=run_id,
+            )
+    except (LockedError, OutputFolderError) as exc:
+        raise RunFailedError(str(exc)) from None
+    except OSError as exc:  # disk full, a folder gone read-only: one sentence, not a traceback
+        raise RunFailedError(write_failure(out_dir, exc)) from None
+    return summary, [r.parts["entities"].path for r in results if "entities" in r.parts]
+
+
+def idle_run(settings: Settings, kind: str = "manual") -> RunSummary:
+    """The run when a look at the folders found nothing to read: the same bookkeeping (files snapshot,
+    run record) without Prefect, whose temporary server alone takes longer than the rest of it.
+    FlowRunRequired (flows.shard_runner) when a file arrived since: the caller then runs the flow."""
+    summary, _ = nightly_run(**flow_parameters(settings), max_file_bytes=settings.max_file_bytes, kind=kind)
+    return summary
