@@ -1,7 +1,13 @@
-"""End-to-end and per-stage figures on the shared SaudiNewsNet articles (3,335 real news articles).
+"""khabar against a plain loop, end to end, on corpora of N SaudiNewsNet articles (never committed).
 
-Run: make bench   (or .venv/bin/python bench/pipeline_bench.py [--workers N] [--keep DIR])
-Needs ../shared/data/saudinewsnet (never committed). Prints a markdown table for the README.
+Run: make bench   (or .venv/bin/python bench/pipeline_bench.py [--sizes 5000,20000,50000] [--workers 2]
+     [--keep DIR] [--no-crf])
+
+For each N it builds the corpus (bench/corpus.py), runs the plain single-process loop
+(bench/naive_loop.py) and `khabar run` as a user would (CLI start to exit, the temporary Prefect
+server included, the Prefect home warmed once beforehand), samples the memory of khabar's whole
+process tree, then reruns khabar with nothing new. Then: the CRF backend against the gazetteer,
+a 30 MB article on a single line, and where one worker's time goes. Prints markdown for README.
 """
 
 from __future__ import annotations
@@ -9,94 +15,237 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpus import REPO, SHARED, build_corpus, corpus_bytes, unpack_saudinewsnet
+
 KHABAR = str(Path(sys.executable).with_name("khabar"))
+SUMMARY = re.compile(
+    r"in (?P<wall>[\d.]+) s \(start-up (?P<startup>[\d.]+) s, run (?P<run>[\d.]+) s\)"
+    r"(?s:.*?)documents: (?P<docs>\d+) new"
+    r"(?s:.*?)written: (?P<tokens>\d+) tokens(?s:.*?)on (?P<workers>\d+) workers? \((?P<shard>[\d.]+) s of shard work\)"
+)
 
 
-def unpack(raw: Path) -> int:
-    zips = sorted((SHARED / "data" / "saudinewsnet").glob("*.zip"))
-    if not zips:
-        sys.exit(f"no SaudiNewsNet zips under {SHARED / 'data' / 'saudinewsnet'}")
-    tool = SHARED / "tools" / "saudinewsnet_to_txt.py"
-    subprocess.run([sys.executable, str(tool), str(raw), *map(str, zips)], check=True, capture_output=True)
-    return sum(1 for _ in raw.rglob("*.txt"))
+@dataclass
+class Measured:
+    seconds: float  # wall, process start to exit
+    peak_rss_mb: float  # the process and all its descendants, summed, at the worst moment
+    output: str
 
 
-def timed_run(raw: Path, out: Path, workers: int, env: dict[str, str]) -> tuple[float, str]:
+def measure(args: list[str], env: dict[str, str]) -> Measured:
+    """Run a command, sampling the summed RSS of its process tree every 50 ms."""
     started = time.perf_counter()
-    done = subprocess.run(
-        [KHABAR, "run", "--raw", str(raw), "--out", str(out), "--workers", str(workers)],
-        capture_output=True, text=True, env=env, check=True,
-    )  # fmt: skip
-    return time.perf_counter() - started, done.stdout
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        root = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                tree = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output = proc.communicate()[0]
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if proc.returncode:
+        sys.exit(f"{' '.join(args)} exited with {proc.returncode}:\n{output}")
+    return Measured(seconds, peak / 2**20, output)
 
 
-def stage_throughput(raw: Path, limit: int) -> dict[str, float]:
-    """Words per second of each stage in one process, over the first `limit` articles."""
-    from tasks.clean import clean_text
-    from tasks.decode import decode_bytes
-    from tasks.entities import load_extractor
-    from tasks.segment import split_sentences, tokenize
+def khabar_run(raw: Path, out: Path, workers: int, env: dict[str, str], *extra: str) -> tuple[Measured, dict]:
+    measured = measure([KHABAR, "run", "--raw", str(raw), "--out", str(out), "--workers", str(workers), *extra], env)
+    found = SUMMARY.search(measured.output)
+    if not found:
+        sys.exit(f"no summary in khabar's output:\n{measured.output}")
+    return measured, {k: float(v) for k, v in found.groupdict().items()}
 
-    extractor = load_extractor("gazetteer")
-    datas = [p.read_bytes() for p in sorted(raw.rglob("*.txt"))[:limit]]
-    clock: dict[str, float] = {"decode+clean": 0.0, "sentences+tokens": 0.0, "entities (gazetteer)": 0.0}
-    n_tokens = 0
+
+def loop_run(raw: Path, out: Path, env: dict[str, str]) -> tuple[Measured, int, int]:
+    measured = measure([sys.executable, str(REPO / "bench" / "naive_loop.py"), str(raw), str(out)], env)
+    docs, _, tokens = measured.output.split()
+    return measured, int(docs), int(tokens)
+
+
+def fresh(work: Path, name: str) -> Path:
+    """A new output folder under work (removed at exit: outputs of 50,000 articles are large)."""
+    return work / "outputs" / f"{name}-{time.time_ns()}"
+
+
+def size_table(n: int, raw: Path, work: Path, workers: int, env: dict[str, str]) -> tuple[list[str], float]:
+    mb = corpus_bytes(raw) / 1e6
+    loop, loop_docs, _ = loop_run(raw, fresh(work, f"loop-{n}"), env)
+    out = fresh(work, f"khabar-{n}")
+    first, s = khabar_run(raw, out, workers, env)
+    noop, _ = khabar_run(raw, out, workers, env)
+    shard_wall = s["shard"] / s["workers"]  # the workers' time inside shards, per worker
+    orchestration = first.seconds - shard_wall
+    khabar_rate, loop_rate = s["docs"] / first.seconds, loop_docs / loop.seconds
+    rows = [
+        f"#### {n:,} articles ({mb:.0f} MB), {workers} workers\n",
+        "| measure | khabar run | plain loop |",
+        "|---|---|---|",
+        f"| wall, process start to exit | {first.seconds:.1f} s | {loop.seconds:.1f} s |",
+        f"| documents/s | {khabar_rate:,.0f} | {loop_rate:,.0f} |",
+        f"| MB/s | {mb / first.seconds:.2f} | {mb / loop.seconds:.2f} |",
+        f"| tokens/s | {s['tokens'] / first.seconds:,.0f} | |",
+        f"| start-up (to the flow's start) | {s['startup']:.1f} s | |",
+        f"| shard work, per worker | {shard_wall:.1f} s ({shard_wall / first.seconds:.0%}) | |",
+        f"| orchestration (all but shard work) | {orchestration:.1f} s ({orchestration / first.seconds:.0%}) | |",
+        f"| peak memory, whole process tree | {first.peak_rss_mb:,.0f} MB | {loop.peak_rss_mb:,.0f} MB |",
+        f"| rerun with nothing new, wall | {noop.seconds:.1f} s | |",
+        f"| **khabar / loop, documents/s** | **{khabar_rate / loop_rate:.2f}x** | |",
+        "",
+    ]
+    return rows, first.peak_rss_mb
+
+
+def crf_rows(raw: Path, work: Path, workers: int, env: dict[str, str], gazetteer_rate: float) -> list[str]:
+    conll = SHARED / "data" / "anercorp" / "train.conll"
+    if not conll.exists():
+        return [f"CRF: skipped, no {conll}", ""]
+    model = work / "ner.crf"
+    if not model.exists():
+        subprocess.run(
+            [KHABAR, "ner", "train", "--conll", str(conll), "--unlabelled", str(raw), "--out", str(model)],
+            env=env, check=True, capture_output=True,
+        )  # fmt: skip
+    first, s = khabar_run(raw, fresh(work, "crf"), workers, env, "--ner", "crf", "--ner-model", str(model))
+    rate = s["docs"] / first.seconds
+    return [
+        "| backend (same corpus) | documents/s | of the gazetteer's |",
+        "|---|---|---|",
+        f"| gazetteer | {gazetteer_rate:,.0f} | 100% |",
+        f"| crf | {rate:,.0f} | {rate / gazetteer_rate:.0%} |",
+        "",
+    ]
+
+
+def long_line_rows(work: Path, workers: int, env: dict[str, str]) -> list[str]:
+    """A 30 MB article on one line, 200,000+ sentences: linear-time stages keep it to minutes."""
+    raw = work / "long-line"
+    article = raw / "wire" / "one-line.txt"
+    if not article.exists():
+        article.parent.mkdir(parents=True)
+        sentence = "قال الوزير سامر الخطيب في الرياض إن الاقتصاد ينمو بسرعة كبيرة هذا العام. "
+        article.write_text(sentence * (30_000_000 // len(sentence.encode())), encoding="utf-8")
+    first, s = khabar_run(raw, fresh(work, "long-line"), workers, env)
+    return [
+        f"A {article.stat().st_size / 1e6:.0f} MB article on one line ({s['tokens']:,.0f} tokens): "
+        f"{first.seconds:.1f} s wall, peak memory {first.peak_rss_mb:,.0f} MB.",
+        "",
+    ]
+
+
+def stage_rows(articles: list[Path], n: int = 1500) -> list[str]:
+    """One process, one shard's worth of articles: where a worker's time goes (caches warm)."""
+    code = f"""
+import time, gc, tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from tasks.clean import clean_text
+from tasks.decode import decode_bytes
+from tasks.documents import process_document
+from tasks.entities import load_extractor
+from tasks.segment import split_sentences, tokenize
+from tasks.shards import shard_tables
+from tasks.storage import write_parquet
+import pyarrow as pa
+pa.array([1])
+extractor = load_extractor("gazetteer")
+datas = [Path(p).read_bytes() for p in {[str(p) for p in articles[:n]]!r}]
+gc.disable()
+for _ in range(2):  # the second pass, caches warm, is the one reported
+    clock = dict.fromkeys(["decode+clean", "sentences", "tokens", "entities", "rows", "parquet"], 0.0)
+    docs = []
     for data in datas:
-        t0 = time.perf_counter()
+        t1 = time.perf_counter()
         try:
             text = clean_text(decode_bytes(data).text)
         except Exception:
             continue
-        t1 = time.perf_counter()
-        tokens = tokenize(text, split_sentences(text))
-        t2 = time.perf_counter()
-        extractor.extract(tokens)
-        t3 = time.perf_counter()
-        clock["decode+clean"] += t1 - t0
-        clock["sentences+tokens"] += t2 - t1
-        clock["entities (gazetteer)"] += t3 - t2
-        n_tokens += len(tokens)
-    return {stage: n_tokens / seconds for stage, seconds in clock.items()} | {"tokens": n_tokens}
+        t2 = time.perf_counter(); sentences = split_sentences(text)
+        t3 = time.perf_counter(); tokens = tokenize(text, sentences)
+        t4 = time.perf_counter(); extractor.extract(tokens)
+        t5 = time.perf_counter()
+        for stage, seconds in zip(clock, (t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+            clock[stage] += seconds
+        docs.append(process_document("a/b.txt", data, extractor))
+    t = time.perf_counter(); tables = shard_tables(docs, extractor, "r", "f", datetime.now(UTC))
+    clock["rows"] = time.perf_counter() - t
+    out = Path(tempfile.mkdtemp())
+    t = time.perf_counter()
+    for name, table in tables.items():
+        write_parquet(table, out / f"{{name}}.parquet")
+    clock["parquet"] = time.perf_counter() - t
+print(len(docs), *(f"{{k}}={{v}}" for k, v in clock.items()))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    docs, *pairs = done.stdout.split()
+    clock = {k: float(v) for k, v in (p.split("=") for p in pairs)}
+    total = sum(clock.values())
+    rows = [
+        f"One worker, one process, {int(docs):,} articles, second pass (caches warm): "
+        f"{int(docs) / total:,.0f} documents/s\n",
+        "| stage | ms per document | share |",
+        "|---|---|---|",
+    ]
+    rows += [f"| {k} | {v / int(docs) * 1000:.2f} | {v / total:.0%} |" for k, v in clock.items()]
+    return [*rows, ""]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument("--sizes", default="5000,20000,50000", help="corpus sizes, comma-separated")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (corpora are reused)")
+    parser.add_argument("--no-crf", action="store_true", help="skip the CRF row (it trains a model first)")
     args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
     work = args.keep or Path(tempfile.mkdtemp(prefix="khabar-bench-"))
-    raw, out = work / "raw", work / "out"
-    n_files = unpack(raw) if not raw.exists() else sum(1 for _ in raw.rglob("*.txt"))
-    env = {**os.environ, "PREFECT_HOME": str(work / "prefect")}
+    articles = unpack_saudinewsnet(work / "saudinewsnet")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KHABAR_", "PREFECT_API_URL"))}
+    env["PREFECT_HOME"] = str(work / "prefect")
+    warm = build_corpus(articles, work / "raw-warm", 10)
+    khabar_run(warm, fresh(work, "warm"), 1, env)  # a Prefect home's first use migrates it
 
-    first_s, first = timed_run(raw, out, args.workers, env)
-    second_s, second = timed_run(raw, out, args.workers, env)
-    flow_s = float(re.search(r"in ([\d.]+) s", first).group(1))
-    tokens = int(re.search(r"written: (\d+) tokens", first).group(1))
-    stages = stage_throughput(raw, limit=600)
-
-    print(f"SaudiNewsNet: {n_files} files under {raw}, {args.workers} workers, {os.cpu_count()} CPUs\n")
-    print("| measure | value |\n|---|---|")
-    print(f"| first run, wall (CLI start to exit, Prefect server included) | {first_s:.1f} s |")
-    print(
-        f"| first run, flow only | {flow_s:.1f} s ({tokens / flow_s:,.0f} tokens/s, {n_files / flow_s:,.0f} files/s) |"
-    )
-    print(f"| second run, wall (nothing new) | {second_s:.1f} s |")
-    for line in (first + second).splitlines():
-        if line.strip().startswith(("files:", "written:", "quarantined:")):
-            print(f"| `{line.strip()}` | |")
-    print(f"\nOne process, first 600 articles ({stages.pop('tokens'):,.0f} tokens):\n")
-    print("| stage | tokens/s |\n|---|---|")
-    for stage, rate in stages.items():
-        print(f"| {stage} | {rate:,.0f} |")
+    print(f"`make bench` on {os.cpu_count()} CPUs, {args.workers} workers, gazetteer entities\n")
+    peaks: dict[int, float] = {}
+    rates: dict[int, float] = {}
+    for n in sizes:
+        raw = build_corpus(articles, work / f"raw-{n}", n)
+        rows, peaks[n] = size_table(n, raw, work, args.workers, env)
+        rates[n] = float(re.search(r"\| documents/s \| ([\d,]+)", "\n".join(rows))[1].replace(",", ""))
+        print("\n".join(rows), flush=True)
+    if len(peaks) > 1:
+        small, large = min(peaks), max(peaks)
+        print(f"Peak memory at {large:,} articles is {peaks[large] / peaks[small]:.2f}x that at {small:,}.\n")
+    if not args.no_crf:
+        small = min(sizes)
+        print("\n".join(crf_rows(work / f"raw-{small}", work, args.workers, env, rates[small])), flush=True)
+    print("\n".join(long_line_rows(work, args.workers, env)), flush=True)
+    print("\n".join(stage_rows(articles)))
+    shutil.rmtree(work / "outputs", ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -275,7 +275,8 @@ def _print_summary(s, out_dir: Path) -> None:
         stdout.print(f"  quarantined: {s.files_quarantined} ({reasons}); see the files table")
     stdout.print(
         f"  written: {s.n_tokens} tokens, {s.n_entities} entities "
-        f"in {plural(s.n_shards, 'shard')} on {plural(s.workers, 'worker')} -> {out_dir}"
+        f"in {plural(s.n_shards, 'shard')} on {plural(s.workers, 'worker')} ({s.shard_seconds:.1f} s of shard work)"
+        f" -> {out_dir}"
     )
 
 

@@ -66,12 +66,13 @@ def nightly_run(
     retries: int = 2,
     retry_delay_s: float = 5.0,
     lock_wait_s: float = 0.0,
+    max_doc_seconds: float = 300.0,
 ) -> tuple[RunSummary, list[str]]:
     """Process new and changed files under raw_dir into the tables under out_dir.
 
     Returns the summary and the entity parts the run wrote; RunFailedError when it could not run.
     """
-    run = start_run(ner, workers)
+    run = start_run(ner, workers, max_doc_seconds)
     run_id = run.run_id
     try:
         check_folders(raw_dir, out_dir)
@@ -110,6 +111,7 @@ def nightly_run(
                 files_quarantined=sum(quarantined.values()),
                 n_tokens=sum(r.n_tokens for r in results),
                 n_entities=sum(r.n_entities for r in results),
+                shard_seconds=round(sum(r.seconds for r in results), 3),
                 quarantined=quarantined,
             )
             run_part = write_run_record(out_dir, summary.record())

@@ -28,11 +28,22 @@ def nightly(
     retries: int = 2,
     retry_delay_s: float = 5.0,
     lock_wait_s: float = 0.0,
+    max_doc_seconds: float = 300.0,
 ) -> RunSummary | State:
     """Process new and changed files under raw_dir into the Parquet tables under out_dir."""
     try:
         summary, entity_parts = nightly_run(
-            raw_dir, out_dir, shard_size, max_file_bytes, ner, kind, workers, retries, retry_delay_s, lock_wait_s
+            raw_dir,
+            out_dir,
+            shard_size,
+            max_file_bytes,
+            ner,
+            kind,
+            workers,
+            retries,
+            retry_delay_s,
+            lock_wait_s,
+            max_doc_seconds,
         )
     except RunFailedError as exc:
         return Failed(message=str(exc))

@@ -30,6 +30,7 @@ def reprocess(
     retries: int = 2,
     retry_delay_s: float = 5.0,
     lock_wait_s: float = 0.0,
+    max_doc_seconds: float = 300.0,
 ) -> RunSummary | State:
     """Recompute the selected documents from their raw files with the current pipeline.
 
@@ -37,7 +38,7 @@ def reprocess(
     them; one manifest commit then swaps old for new. A document whose file is gone or changed
     keeps its old rows, and so does one that fails: nothing is lost or duplicated.
     """
-    run = start_run(ner, workers)
+    run = start_run(ner, workers, max_doc_seconds)
     try:
         check_folders(raw_dir, out_dir)
         with output_lock(out_dir, "reprocess", wait_s=lock_wait_s):
@@ -63,6 +64,7 @@ def reprocess(
                 docs_reprocessed=len(replaced),
                 n_tokens=sum(r.n_tokens for r in results),
                 n_entities=sum(r.n_entities for r in results),
+                shard_seconds=round(sum(r.seconds for r in results), 3),
                 docs_missing=[c.doc_id for c in missing],
             )
             add["runs"] = [write_run_record(out_dir, summary.record())]

@@ -31,6 +31,9 @@ class Settings(ReadSettings):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="Worker processes for shards")
     shard_size: int = Field(500, ge=1, description="Documents per shard task")
     max_file_bytes: int = Field(50_000_000, ge=1, description="Larger input files are quarantined unread")
+    max_doc_seconds: float = Field(
+        300.0, ge=0, description="A document still processing after this is quarantined too_slow (0: no limit)"
+    )
     ner: str = Field("gazetteer", description="Entity backend: gazetteer | crf | camel | auto")
     ner_model: Path | None = Field(None, description="CRF model file (crf), or camel-tools NER model folder (camel)")
     ner_quantize: bool = Field(
@@ -68,6 +71,7 @@ def flow_parameters(settings: Settings) -> dict[str, Any]:
         "ner": ner_config(settings),
         "workers": settings.workers,
         "retries": settings.shard_retries,
+        "max_doc_seconds": settings.max_doc_seconds,
         "retry_delay_s": settings.shard_retry_delay_s,
         "lock_wait_s": settings.lock_wait_s,
     }

@@ -45,6 +45,7 @@ class RunStart:
     ner: NerConfig  # resolved: never auto
     fingerprint: str
     fingerprint_detail: str  # JSON
+    max_doc_seconds: float = 300.0
     clock: float = field(default_factory=time.perf_counter)
 
     def elapsed_s(self) -> float:
@@ -75,7 +76,7 @@ class RunStart:
         )
 
 
-def start_run(ner: NerConfig | None, workers: int | None) -> RunStart:
+def start_run(ner: NerConfig | None, workers: int | None, max_doc_seconds: float = 300.0) -> RunStart:
     started_at = datetime.now(UTC)
     config = resolve(ner or NerConfig())
     detail = fingerprint_detail(config)
@@ -86,6 +87,7 @@ def start_run(ner: NerConfig | None, workers: int | None) -> RunStart:
         ner=config,
         fingerprint=fingerprint_of(detail),
         fingerprint_detail=json.dumps(detail, sort_keys=True),
+        max_doc_seconds=max_doc_seconds,
     )
 
 
@@ -103,6 +105,7 @@ def shard_specs(
             run_id=run.run_id,
             fingerprint=run.fingerprint,
             ner=run.ner,
+            max_doc_seconds=run.max_doc_seconds,
         )
         for i, group in enumerate(groups)
     ]

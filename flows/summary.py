@@ -31,6 +31,7 @@ class RunSummary:
     duration_s: float = 0.0
     n_tokens: int = 0
     n_entities: int = 0
+    shard_seconds: float = 0.0  # worker time inside shards, summed over workers (not a runs column)
     quarantined: dict[str, int] = field(default_factory=dict)  # reason -> files
     docs_missing: list[str] = field(default_factory=list)  # reprocess: documents whose file is gone or changed
 

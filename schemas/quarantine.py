@@ -15,6 +15,7 @@ QUARANTINE_REASONS = (
     "vanished",
     "changed_during_run",
     "processing_error",
+    "too_slow",
 )
 
 QUARANTINE = table_schema(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import PurePosixPath
@@ -98,18 +99,27 @@ class Document:
     entities: list[EntityRow] = field(default_factory=list)
 
 
-def process_document(rel_path: str, data: bytes, extractor: EntityExtractor) -> Document:
-    """Bytes of one file to a Document; raises QuarantineError when there is no usable text."""
+def process_document(
+    rel_path: str, data: bytes, extractor: EntityExtractor, deadline: Callable[[], None] = lambda: None
+) -> Document:
+    """Bytes of one file to a Document; raises QuarantineError when there is no usable text.
+
+    deadline() is called between stages and raises QuarantineError(too_slow) once time is up.
+    """
     decoded = decode_bytes(data)
     text = clean_text(decoded.text)
     if not text.strip():
         raise QuarantineError(EMPTY_TEXT, "no text left after cleaning")
     if not any(c.isalnum() for c in text):
         raise QuarantineError(EMPTY_TEXT, "no letters or digits, only marks, punctuation or spaces")
+    deadline()
     sentences = split_sentences(text)
     tokens = tokenize(text, sentences)
+    deadline()
+    found = extractor.extract(tokens)
+    deadline()
     entities = []
-    for mention in extractor.extract(tokens):
+    for mention in found:
         first, last = tokens[mention.token_start], tokens[mention.token_end - 1]
         entities.append(
             EntityRow(

@@ -13,6 +13,7 @@ OUTSIDE_RAW = "outside_raw_folder"
 NOT_A_FILE = "not_a_regular_file"
 VANISHED = "vanished"
 CHANGED_DURING_RUN = "changed_during_run"
+TOO_SLOW = "too_slow"
 
 # Reasons that follow from the bytes alone: the same content gets the same outcome without being
 # processed again. The others depend on the moment or the path (a file changed while read, a

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import signal
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +20,7 @@ from tasks.entities import EntityExtractor, NerConfig, load_extractor
 from tasks.faults import failpoint
 from tasks.inventory import Outcome, fs_path
 from tasks.manifest import Part
-from tasks.quarantine import CHANGED_DURING_RUN, PROCESSING_ERROR, UNREADABLE, QuarantineError
+from tasks.quarantine import CHANGED_DURING_RUN, PROCESSING_ERROR, TOO_SLOW, UNREADABLE, QuarantineError
 from tasks.storage import to_arrow, write_part
 
 
@@ -34,6 +36,7 @@ class ShardSpec:
     run_id: str
     fingerprint: str
     ner: NerConfig = field(default_factory=NerConfig)
+    max_doc_seconds: float = 300.0  # a document still running after this is quarantined too_slow (0: no limit)
 
 
 @dataclass
@@ -141,6 +144,37 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[Callable[[], None]]:
+    """Quarantine a document (QuarantineError too_slow) that runs past `seconds`.
+
+    In a process's main thread (a worker) a timer signal interrupts the document wherever it is;
+    elsewhere (shards run in the flow's process, on a thread) the yielded check, called between
+    stages, stops it at the next stage boundary.
+    """
+    started = time.monotonic()
+    too_slow = QuarantineError(TOO_SLOW, f"still running after {seconds:g} s (KHABAR_MAX_DOC_SECONDS)")
+
+    def check() -> None:
+        if seconds > 0 and time.monotonic() - started > seconds:
+            raise too_slow
+
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield check
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise too_slow
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield check
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def process_shard(spec: ShardSpec) -> ShardResult:
     """Read, process and write one shard; a bad file is quarantined, never fatal to the shard."""
     with _cyclic_gc_paused():
@@ -159,7 +193,8 @@ def _process_shard(spec: ShardSpec) -> ShardResult:
             digest = content_hash(data)
             if digest != planned:  # rewritten since it was hashed: its document would not be the planned one
                 raise QuarantineError(CHANGED_DURING_RUN, "the file changed during the run; the next run reads it")
-            doc = process_document(rel_path, data, extractor)
+            with time_limit(spec.max_doc_seconds) as deadline:
+                doc = process_document(rel_path, data, extractor, deadline)
         except QuarantineError as exc:
             result.outcomes.append(Outcome(rel_path, digest, None, "quarantined", exc.reason, exc.detail))
             continue

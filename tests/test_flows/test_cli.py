@@ -7,9 +7,11 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from pipeline import read_all
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -73,10 +75,16 @@ def test_run_on_a_fresh_prefect_home_is_quiet_and_a_second_run_processes_nothing
     assert "documents: 12 new, 1 skipped, 0 failed" in first.stdout
     assert "quarantined: 1 (empty_text 1)" in first.stdout
 
+    started = time.monotonic()
     second = khabar("run", "--out", str(tmp_path / "out"), **env)
+    waited = time.monotonic() - started
     assert second.returncode == 0
     assert "Traceback" not in second.stdout + second.stderr
     assert "documents: 0 new, 13 skipped, 0 failed" in second.stdout
+    # Nothing to read: no Prefect server, no workers; the run is still recorded, without a flow run.
+    assert waited < 10, f"a run with nothing new took {waited:.1f} s"
+    runs = sorted(read_all(tmp_path / "out", "runs").to_pylist(), key=lambda r: r["run_id"])
+    assert [bool(r["flow_run_id"]) for r in runs] == [True, False]
     leftover = subprocess.run(["pgrep", "-f", f"{tmp_path}/prefect"], capture_output=True, check=False)
     assert leftover.stdout == b""
 

@@ -125,3 +125,25 @@ def test_content_quarantined_before_gets_the_same_outcome_when_seen_again(tmp_pa
         [("empty.txt", first.run_id), ("empty.txt", second.run_id), ("also-empty.txt", second.run_id)]
     )
     assert check_tables(tmp_path / "out").problems == []
+
+
+def test_a_document_past_the_time_limit_is_quarantined_too_slow_and_the_run_goes_on(tmp_path):
+    """KHABAR_MAX_DOC_SECONDS: a worker stops a document that runs past it; its file is quarantined."""
+    raw = tmp_path / "raw"
+    (raw / "wire").mkdir(parents=True)
+    (raw / "wire" / "huge.txt").write_text("قال الوزير في الرياض إن النمو قوي. " * 150_000, encoding="utf-8")
+    for i in range(3):
+        (raw / "wire" / f"small-{i}.txt").write_text(f"خبر {i} من القاهرة", encoding="utf-8")
+    summary = run_pipeline(raw, tmp_path / "out", workers=2, shard_size=2, max_doc_seconds=0.5)
+    assert (summary.status, summary.docs_new, summary.quarantined) == ("completed", 3, {"too_slow": 1})
+    files = {f["path"]: f for f in read_all(tmp_path / "out", "files").to_pylist()}
+    assert files["wire/huge.txt"]["reason"] == "too_slow"
+    assert "0.5 s" in files["wire/huge.txt"]["detail"]
+
+
+def test_the_time_limit_is_checked_between_stages_when_shards_run_in_process(tmp_path):
+    raw = tmp_path / "raw"
+    (raw / "wire").mkdir(parents=True)
+    (raw / "wire" / "huge.txt").write_text("قال الوزير في الرياض إن النمو قوي. " * 150_000, encoding="utf-8")
+    summary = run_pipeline(raw, tmp_path / "out", workers=1, max_doc_seconds=0.2)
+    assert summary.quarantined == {"too_slow": 1}

@@ -1,0 +1,68 @@
+"""Every stage is linear in its input: twice the text (one line, many sentences) takes about twice the time.
+
+A generous bound (at most 2.5x for 2x the input), measured as the best of several interleaved
+runs so that a busy moment of the machine hits both sizes alike. A quadratic stage gives 4x.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from fixtures.conll_sample import write_conll
+
+from tasks.clean import clean_text
+from tasks.entities import NerConfig, load_extractor
+from tasks.segment import split_sentences, tokenize
+
+SENTENCE = "قال وزير الخارجية سامر الخطيب في الرياض إن الاقتصاد ينمو بنسبة 3.5 في المئة هذا العام. "
+LINE = SENTENCE * 3_000  # 270 KB of text on one line, 3,000 sentences
+
+
+def growth(run: Callable[[object], object], small: object, large: object, repeats: int = 5) -> float:
+    best = [float("inf"), float("inf")]
+    for _ in range(repeats):
+        for i, data in enumerate((small, large)):
+            started = time.perf_counter()
+            run(data)
+            best[i] = min(best[i], time.perf_counter() - started)
+    return best[1] / best[0]
+
+
+def tokens_of(text: str):
+    return tokenize(text, split_sentences(text))
+
+
+@pytest.mark.parametrize(
+    ("stage", "run", "prepare"),
+    [
+        ("cleaning", clean_text, str),
+        ("cleaning with marks to drop", clean_text, lambda t: t.replace(" ", " \u200f\u0640")),
+        ("sentence splitting", split_sentences, str),
+        ("tokenizing", tokens_of, str),
+    ],
+)
+def test_text_stages_are_linear(stage, run, prepare):
+    ratio = growth(run, prepare(LINE), prepare(LINE * 2))
+    assert ratio < 2.5, f"{stage}: twice the text took {ratio:.1f}x the time"
+
+
+@pytest.fixture(scope="module")
+def crf_model(tmp_path_factory):
+    from tasks.entities.bio import read_conll
+    from tasks.entities.crf import train
+
+    folder = tmp_path_factory.mktemp("linear-crf")
+    train(read_conll(write_conll(folder / "train.conll")), folder / "m.crf", max_iterations=20)
+    return folder / "m.crf"
+
+
+@pytest.mark.parametrize("backend", ["gazetteer", "crf", "camel"])
+def test_every_entity_backend_is_linear(backend, crf_model, tiny_camel_model):
+    model = {"gazetteer": None, "crf": str(crf_model), "camel": str(tiny_camel_model)}[backend]
+    extractor = load_extractor(NerConfig(backend=backend, model=model))
+    text = LINE[: len(LINE) // 4] if backend == "camel" else LINE  # BERT on CPU: a smaller start
+    small, large = tokens_of(text), tokens_of(text * 2)
+    ratio = growth(extractor.extract, small, large, repeats=3)
+    assert ratio < 2.5, f"{backend}: twice the tokens took {ratio:.1f}x the time"
