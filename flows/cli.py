@@ -193,7 +193,7 @@ def _run_with_progress(settings, job_name: str = "nightly", selection=None):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from flows import progress
-    from flows.prefect_api import PrefectServerError, prefect_api
+    from flows.prefect_api import PrefectServerError, prefect_api, start_temporary_server
 
     bar = Progress(
         SpinnerColumn(),
@@ -214,18 +214,28 @@ def _run_with_progress(settings, job_name: str = "nightly", selection=None):
             else:
                 bar.update(job, description="nothing new to process", completed=0, total=0)
 
-        if job_name == "nightly":  # nothing to read: no Prefect server, no workers
-            idle = _run_idle(settings, on_progress)
-            if idle is not None:
-                return idle
+        server = start_temporary_server()  # first thing: its start overlaps all of khabar's own
         try:
-            with prefect_api() as api:
+            pending = None
+            if job_name == "nightly":
+                pending = _pending_files(settings)
+                if not pending:  # nothing to read: no Prefect server, no workers
+                    if server is not None:
+                        server.stop()
+                        server = None
+                    idle = _run_idle(settings, on_progress)
+                    if idle is not None:
+                        return idle
+            with prefect_api(server) as api:
                 from flows.workers import start_fork_server
 
                 start_fork_server()  # the workers' code is imported there while Prefect starts
+                from flows.lifecycle import read_ahead
                 from flows.nightly import RunFailedError, run_nightly  # imported while the server starts
                 from flows.reprocess import run_reprocess
 
+                if pending:
+                    read_ahead(settings.raw_dir, pending, settings.max_file_bytes)  # while the server starts
                 api.wait_ready()
                 bar.update(job, description="taking stock")
                 with progress.listening(on_progress):
@@ -234,19 +244,24 @@ def _run_with_progress(settings, job_name: str = "nightly", selection=None):
                     return run_nightly(settings)
         except (PrefectServerError, RunFailedError) as exc:
             raise JobError(str(exc)) from None
+        finally:
+            if server is not None:
+                server.stop()
 
 
-def _run_idle(settings, on_progress):
-    """The run without Prefect when a look at the folders finds nothing to read; None when there is work."""
-    from flows import progress
+def _pending_files(settings):
     from tasks.manifest import OutputFolderError
     from tasks.runlog import pending_files
 
     try:
-        if pending_files(settings.raw_dir, settings.out_dir):
-            return None
+        return pending_files(settings.raw_dir, settings.out_dir)
     except OutputFolderError as exc:
         raise UserError(str(exc)) from None
+
+
+def _run_idle(settings, on_progress):
+    """The run without Prefect, when a look at the folders found nothing to read; None if a file came since."""
+    from flows import progress
     from flows.lifecycle import RunFailedError, idle_run
     from flows.shard_runner import FlowRunRequired
 

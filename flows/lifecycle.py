@@ -8,13 +8,23 @@ Nothing here imports Prefect unless shards are to run.
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from flows.settings import Settings, flow_parameters
 from flows.shard_runner import run_shards, shard_specs, start_run
 from flows.summary import RunSummary
 from tasks.entities import NerConfig
 from tasks.faults import failpoint
-from tasks.inventory import files_to_read, next_files_table, plan_documents, read_facts, scan_raw, split_into_shards
+from tasks.inventory import (
+    FileFacts,
+    FileStat,
+    files_to_read,
+    next_files_table,
+    plan_documents,
+    read_facts,
+    scan_raw,
+    split_into_shards,
+)
 from tasks.lock import LockedError, output_lock
 from tasks.manifest import Manifest, OutputFolderError, Part, commit_manifest
 from tasks.runlog import load_state, write_files_table, write_quarantine, write_run_record
@@ -23,6 +33,16 @@ from tasks.storage import check_folders, finish_writing, open_for_writing, write
 
 # Bookkeeping runs as plain calls in the flow's process: as Prefect tasks they cost about half a
 # second of API round trips each, more than their work on 20,000 files. Shards are the tasks.
+
+
+# Files hashed ahead of the run (read_ahead), by their stat when hashed: the run reuses each one
+# whose file still has the same path, size and mtime, as it would not re-read an unchanged file.
+_read_ahead: dict[FileStat, FileFacts] = {}
+
+
+def read_ahead(raw_dir: str | Path, stats: list[FileStat], max_file_bytes: int) -> None:
+    """Hash the files the coming run will read, while Prefect starts (the CLI waits for it anyway)."""
+    _read_ahead.update(zip(stats, read_facts(raw_dir, stats, max_file_bytes), strict=True))
 
 
 class RunFailedError(RuntimeError):
@@ -80,7 +100,8 @@ def nightly_run(
             manifest = open_for_writing(out_dir, run_id)
             state = load_state(out_dir, manifest)
             scanned = scan_raw(raw_dir)
-            facts = read_facts(raw_dir, files_to_read(scanned, state.files), max_file_bytes)
+            facts = read_facts(raw_dir, files_to_read(scanned, state.files), max_file_bytes, known=_read_ahead)
+            _read_ahead.clear()
             plan = plan_documents(facts, state.known_docs, state.quarantined_hashes)
             groups = split_into_shards([path for path, _ in plan.to_process], shard_size, run.workers)
             hashes = {path: plan.facts[path].content_hash or "" for path, _ in plan.to_process}

@@ -122,19 +122,27 @@ class PrefectAPI:
             self.server.wait_ready()
 
 
-@contextlib.contextmanager
-def prefect_api() -> Iterator[PrefectAPI]:
-    """The API to use: the configured one, or a temporary server for the duration of the block.
+def start_temporary_server() -> TemporaryServer | None:
+    """Start a temporary server now, unless the environment names one; not awaited.
 
-    The server is started first thing, before Prefect is even imported here, and not awaited: its
-    start-up (mostly importing Prefect's server, 6 to 8 s on 2 cores) overlaps the caller's own
-    imports, until the caller calls wait_ready().
+    Called before Prefect is even imported: the server's start (mostly importing Prefect's server,
+    6 to 8 s on 2 cores) then overlaps the caller's own, until it calls wait_ready(). A profile may
+    still name a server: prefect_api() checks and stops this one then.
     """
-    server = None
-    if not os.environ.get("PREFECT_API_URL"):  # a profile may still name a server: checked below
-        home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
-        server = TemporaryServer(home / "khabar-temporary-server.log")
-        server.start()
+    if os.environ.get("PREFECT_API_URL"):
+        return None
+    home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+    server = TemporaryServer(home / "khabar-temporary-server.log")
+    server.start()
+    return server
+
+
+@contextlib.contextmanager
+def prefect_api(server: TemporaryServer | None = None) -> Iterator[PrefectAPI]:
+    """The API to use: the configured one, or a temporary server (the one given, started if need be)
+    for the duration of the block; the caller awaits it with wait_ready()."""
+    if server is None:
+        server = start_temporary_server()
     try:
         url = configured_api_url()
         if url:

@@ -141,7 +141,7 @@ def run_shards(
         return [], {}
     if not in_flow_run():
         raise FlowRunRequired("shards run as Prefect tasks, inside a flow run")
-    with ShardWorkers(min(workers, len(specs))):
+    with ShardWorkers(min(workers, len(specs)), queued=specs):
         return _collect(specs, retries, retry_delay_s, on_result)
 
 

@@ -238,20 +238,24 @@ def _first_line(exc: BaseException) -> str:
 
 def top_entities(out_dir: str | Path, entity_parts: Sequence[str], limit: int = 10) -> list[dict[str, Any]]:
     """The most mentioned entities in some entity parts (a run's), for the run's table artifact."""
+    import pyarrow.parquet as pq
+
     if not entity_parts:
         return []
-    con = duckdb.connect(":memory:")
-    con.register("entities", ds.dataset([str(Path(out_dir) / p) for p in entity_parts], schema=TABLES["entities"]))
-    rows = con.execute(
-        f"""
-        select type, canonical_key, count(*) as mentions, count(distinct doc_id) as documents
-        from entities
-        group by all
-        order by mentions desc, documents desc, type, canonical_key
-        limit {int(limit)}
-        """
-    ).fetchall()
-    return [dict(zip(("type", "canonical_key", "mentions", "documents"), r, strict=True)) for r in rows]
+    columns = ["type", "canonical_key", "doc_id"]
+    table = pa.concat_tables(pq.read_table(Path(out_dir) / p, columns=columns) for p in entity_parts)
+    counted = table.group_by(["type", "canonical_key"]).aggregate([("doc_id", "count"), ("doc_id", "count_distinct")])
+    rows = [
+        {
+            "type": r["type"],
+            "canonical_key": r["canonical_key"],
+            "mentions": r["doc_id_count"],
+            "documents": r["doc_id_count_distinct"],
+        }
+        for r in counted.to_pylist()
+    ]
+    rows.sort(key=lambda r: (-r["mentions"], -r["documents"], r["type"], r["canonical_key"]))
+    return rows[:limit]
 
 
 __all__: Sequence[str] = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from stat import S_ISREG
@@ -102,16 +102,22 @@ def files_to_read(scanned: Iterable[FileStat], previous: dict[str, FileRecord]) 
     ]
 
 
-def read_facts(raw_dir: str | Path, stats: Iterable[FileStat], max_bytes: int) -> list[FileFacts]:
+def read_facts(
+    raw_dir: str | Path, stats: Iterable[FileStat], max_bytes: int, known: Mapping[FileStat, FileFacts] | None = None
+) -> list[FileFacts]:
     """Hash each file's bytes; what cannot be read whole and unchanged gets a reason instead.
 
     Links may point inside the raw folder only; anything but a regular file (a FIFO would block
     the read), a file above max_bytes, one that vanishes, cannot be opened, or changes while it is
-    read is not hashed.
+    read is not hashed. `known` holds facts read earlier, by the stat the file had then: a file
+    with the same path, size and mtime now is not read again.
     """
     root = Path(raw_dir).resolve()
     facts = []
     for stat in stats:
+        if known and stat in known:
+            facts.append(known[stat])
+            continue
         full = root / fs_path(stat.path)
         try:
             facts.append(_fact(root, full, stat, max_bytes))

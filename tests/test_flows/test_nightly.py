@@ -136,10 +136,10 @@ def test_adding_one_file_processes_only_that_file(tmp_path, sample_run):
 def test_a_file_that_breaks_processing_is_quarantined_and_the_run_goes_on(tmp_path, monkeypatch):
     import tasks.shards
 
-    def explode(rel_path, data, extractor):
+    def explode(rel_path, data, *args):
         if "bad" in rel_path:
             raise RuntimeError("boom")
-        return real(rel_path, data, extractor)
+        return real(rel_path, data, *args)
 
     real = tasks.shards.process_document
     monkeypatch.setattr(tasks.shards, "process_document", explode)

@@ -90,3 +90,16 @@ def test_views_exist_for_an_empty_output_folder(tmp_path):
     with connect(tmp_path) as empty:
         for table in ("documents", "sentences", "tokens", "entities", "files", "quarantine", "runs"):
             assert run_query(empty, f"SELECT count(*) FROM {table}")[1] == [(0,)]
+
+
+def test_the_run_artifacts_top_entities_agree_with_sql(con, sample_output):
+    from reports.query import top_entities
+    from tasks.storage import load_for_reading
+
+    parts = load_for_reading(sample_output).paths("entities")
+    _, rows = run_query(
+        con,
+        "SELECT type, canonical_key, count(*) AS mentions, count(DISTINCT doc_id) AS documents FROM entities "
+        "GROUP BY ALL ORDER BY mentions DESC, documents DESC, type, canonical_key LIMIT 10",
+    )
+    assert [tuple(r.values()) for r in top_entities(sample_output, parts)] == rows
