@@ -72,7 +72,9 @@ def _read_part(name: str, path: Path, part: Part, schema: pa.Schema, problems: l
         )
         return None
     try:
-        table = pq.read_table(pa.BufferReader(body))
+        # Not threaded: a threaded read of an in-memory buffer can leave pyarrow's pool busy, which aborts the
+        # interpreter at exit (apache/arrow#33975, #34314); a part is small enough for one thread.
+        table = pq.read_table(pa.BufferReader(body), use_threads=False)
     except (pa.ArrowException, OSError) as exc:
         problems.append(Problem(name, str(path), f"unreadable Parquet: {exc}"))
         return None
