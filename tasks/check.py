@@ -72,9 +72,11 @@ def _read_part(name: str, path: Path, part: Part, schema: pa.Schema, problems: l
         )
         return None
     try:
-        # Not threaded: a threaded read of an in-memory buffer can leave pyarrow's pool busy, which aborts the
-        # interpreter at exit (apache/arrow#33975, #34314); a part is small enough for one thread.
-        table = pq.read_table(pa.BufferReader(body), use_threads=False)
+        # Read here, on this thread, and closed before returning: pq.read_table hands an in-memory buffer to
+        # pyarrow's thread pool, whose last reference could be dropped on a pool thread during interpreter
+        # exit, aborting it (SIGABRT) in about one check in ten (apache/arrow#33975, #34314).
+        with pq.ParquetFile(pa.BufferReader(body)) as reader:
+            table = reader.read(use_threads=False)
     except (pa.ArrowException, OSError) as exc:
         problems.append(Problem(name, str(path), f"unreadable Parquet: {exc}"))
         return None
