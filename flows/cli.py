@@ -74,6 +74,16 @@ class JobError(UserError):
     """A job that could not run (folder in use, Prefect down); printed as one sentence, exit code 1."""
 
 
+class Interrupted(JobError):
+    """A job stopped by Ctrl-C or SIGTERM (flows/interrupt.py); one sentence, exit code 130."""
+
+
+def _exit_code(exc: UserError) -> int:
+    from flows.interrupt import EXIT_CODE
+
+    return EXIT_CODE if isinstance(exc, Interrupted) else 1 if isinstance(exc, JobError) else 2
+
+
 @app.callback()
 def main() -> None:
     from flows.prefect_api import quiet_prefect_environment
@@ -147,7 +157,7 @@ def run(
         _check_ner(settings)
         summary = _run_with_progress(settings)
     except UserError as exc:
-        raise _fail(str(exc), code=1 if isinstance(exc, JobError) else 2) from None
+        raise _fail(str(exc), code=_exit_code(exc)) from None
     _print_summary(summary, settings.out_dir)
     if summary.docs_failed:
         raise typer.Exit(1)
@@ -192,7 +202,7 @@ def _process_started_at() -> float:
 def _run_with_progress(settings, job_name: str = "nightly", selection=None):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from flows import progress
+    from flows import interrupt, progress
     from flows.prefect_api import PrefectServerError, prefect_api, start_temporary_server
 
     bar = Progress(
@@ -205,7 +215,7 @@ def _run_with_progress(settings, job_name: str = "nightly", selection=None):
         console=stderr,
         transient=False,
     )
-    with bar:
+    with interrupt.handle_signals(), bar:
         job = bar.add_task("starting Prefect", total=None, docs=0)
 
         def on_progress(done: int, total: int, docs: int) -> None:
@@ -244,6 +254,11 @@ def _run_with_progress(settings, job_name: str = "nightly", selection=None):
                     return run_nightly(settings)
         except (PrefectServerError, RunFailedError) as exc:
             raise JobError(str(exc)) from None
+        except interrupt.RunInterrupted as exc:
+            raise Interrupted(str(exc)) from None
+        except KeyboardInterrupt:  # outside the shards: nothing half-done is ever visible
+            message = "interrupted: what was committed stays, the rest will be processed by the next run"
+            raise Interrupted(message) from None
         finally:
             if server is not None:
                 server.stop()
@@ -489,7 +504,7 @@ def reprocess(
             return
         summary = _run_with_progress(settings, "reprocess", selection)
     except UserError as exc:
-        raise _fail(str(exc), code=1 if isinstance(exc, JobError) else 2) from None
+        raise _fail(str(exc), code=_exit_code(exc)) from None
     bold_line(
         f"khabar reprocess {summary.run_id}",
         f": {summary.status} in {summary.duration_s:.1f} s; "
@@ -609,7 +624,6 @@ def server(
     `export PREFECT_API_URL=http://127.0.0.1:4200/api` and `khabar serve`.
     """
     import os
-    import subprocess
 
     prefect = str(Path(sys.executable).with_name("prefect"))
     stderr.print(
@@ -618,11 +632,9 @@ def server(
     )
     env = {**os.environ}
     env.pop("PREFECT_API_URL", None)  # the server itself must not look for another API
-    try:
-        completed = subprocess.run([prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env)
-    except KeyboardInterrupt:
-        raise typer.Exit(0) from None
-    raise typer.Exit(completed.returncode)
+    # This process becomes the server (no child left behind when it is stopped or killed).
+    sys.stderr.flush()
+    os.execve(prefect, [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env)
 
 
 @app.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from flows.interrupt import RunInterrupted
 from flows.settings import Settings, flow_parameters
 from flows.shard_runner import run_shards, shard_specs, start_run
 from flows.summary import RunSummary
@@ -107,9 +108,17 @@ def nightly_run(
             hashes = {path: plan.facts[path].content_hash or "" for path, _ in plan.to_process}
             specs = shard_specs(run, raw_dir, out_dir, groups, hashes)
             committer = ManifestCommitter(out_dir, manifest)
-            results, outcomes = run_shards(
-                specs, workers=run.workers, retries=retries, retry_delay_s=retry_delay_s, on_result=committer.add_shard
-            )
+            try:
+                results, outcomes = run_shards(
+                    specs,
+                    workers=run.workers,
+                    retries=retries,
+                    retry_delay_s=retry_delay_s,
+                    on_result=committer.add_shard,
+                )
+            except RunInterrupted:
+                committer.commit(finished=run_id)  # the committed shards stay; the others' parts go
+                raise
 
             failpoint("run.before_record")
             files = next_files_table(state.files, scanned, plan, outcomes, run_id)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
-from prefect.states import Failed, State
+from prefect.states import Cancelled, Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from flows.interrupt import RunInterrupted
 from flows.lifecycle import RunFailedError, nightly_run
 from flows.settings import Settings, flow_parameters
 from flows.summary import RunSummary, publish_artifacts
@@ -47,6 +48,8 @@ def nightly(
         )
     except RunFailedError as exc:
         return Failed(message=str(exc))
+    except RunInterrupted as exc:
+        return Cancelled(message=str(exc))
     publish_artifacts(summary, out_dir, entity_parts)
     if summary.docs_failed:
         return Failed(
@@ -69,7 +72,10 @@ def run_nightly(settings: Settings, kind: str = "manual") -> RunSummary:
 
 
 def summary_of(state: State) -> RunSummary:
-    """The run's summary, also when the run failed some shards; RunFailedError when there is none."""
+    """The run's summary, also when the run failed some shards; RunInterrupted when a signal stopped it,
+    RunFailedError when there is none."""
+    if state.is_cancelled():
+        raise RunInterrupted(state.message)
     result = state.result(raise_on_failure=False)
     if isinstance(result, RunSummary):
         return result

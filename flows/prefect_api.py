@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +19,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from flows.processes import ends_with_this_process
 
 # Set before Prefect is imported (its settings and logging are read at import).
 QUIET_ENV = {
@@ -74,6 +77,10 @@ class TemporaryServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
+                # Ctrl-C at the terminal is khabar's to handle (it stops the server last), and no server
+                # outlives a killed khabar.
+                start_new_session=True,
+                preexec_fn=ends_with_this_process(signal.SIGTERM),
             )
 
     def _command(self) -> list[str]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from prefect import flow
-from prefect.states import Failed, State
+from prefect.states import Cancelled, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.interrupt import RunInterrupted
 from flows.nightly import summary_of, task_runner_for
 from flows.settings import Settings, flow_parameters
 from flows.shard_runner import run_shards, shard_specs, start_run
@@ -49,7 +50,11 @@ def reprocess(
             ready, missing = readable_sources(raw_dir, chosen)
             hashes = {c.path: c.content_hash for c in ready}
             specs = shard_specs(run, raw_dir, out_dir, split_into_shards(list(hashes), shard_size, run.workers), hashes)
-            results, outcomes = run_shards(specs, workers=run.workers, retries=retries, retry_delay_s=retry_delay_s)
+            try:
+                results, outcomes = run_shards(specs, workers=run.workers, retries=retries, retry_delay_s=retry_delay_s)
+            except RunInterrupted:  # a reprocess commits once, at its end: nothing of it was committed
+                finish_writing(out_dir, manifest, run.run_id)
+                return Cancelled(message="interrupted before the reprocess committed: nothing changed; run it again")
             wanted = {c.doc_id for c in ready}
             replaced = {o.doc_id for o in outcomes.values() if o.status == "processed" and o.doc_id in wanted}
             add, remove = parts_without(out_dir, manifest, replaced, run.run_id)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from flows import progress
+from flows import interrupt, progress
 from flows.summary import RunSummary, trigger_of_this_run
 from flows.workers import ShardWorkers, run_shard
 from tasks.entities import NerConfig, resolve
@@ -134,15 +134,24 @@ def run_shards(
     """Submit every shard (retried on failure), hand each finished one to on_result as it completes.
 
     A shard that still fails after its retries marks its files failed; the other shards go on. No
-    worker process is started when there is no shard.
+    worker process is started when there is no shard. A signal (flows.interrupt) stops the workers:
+    RunInterrupted then, after every shard finished before it was handed to on_result.
     """
     if not specs:
         progress.report(0, 0, 0)
         return [], {}
     if not in_flow_run():
         raise FlowRunRequired("shards run as Prefect tasks, inside a flow run")
-    with ShardWorkers(min(workers, len(specs)), queued=specs):
-        return _collect(specs, retries, retry_delay_s, on_result)
+    shard_workers = ShardWorkers(min(workers, len(specs)), queued=specs)
+    with shard_workers, interrupt.stoppable(shard_workers.stop):
+        results, outcomes = _collect(specs, retries, retry_delay_s, on_result)
+    if interrupt.requested():
+        raise interrupt.RunInterrupted.after(len(results), len(specs))
+    return results, outcomes
+
+
+def _retry_unless_stopping(*_: object) -> bool:
+    return not interrupt.requested()
 
 
 def _collect(
@@ -150,7 +159,9 @@ def _collect(
 ) -> tuple[list[ShardResult], dict[str, Outcome]]:
     from prefect.futures import as_completed
 
-    task = shard_task().with_options(retries=retries, retry_delay_seconds=retry_delay_s)
+    task = shard_task().with_options(
+        retries=retries, retry_delay_seconds=retry_delay_s, retry_condition_fn=_retry_unless_stopping
+    )
     results: list[ShardResult] = []
     outcomes: dict[str, Outcome] = {}
     futures = {task.submit(spec): spec for spec in specs}
@@ -160,6 +171,8 @@ def _collect(
         try:
             result = future.result()
         except Exception as exc:  # retried on the next run: failed files are re-read
+            if interrupt.requested():  # dropped, not failed: the next run reads its files as new
+                continue
             detail = f"{type(exc).__name__}: {exc}"
             outcomes.update((p, Outcome(p, None, None, "failed", SHARD_FAILED, detail)) for p in spec.paths)
         else:

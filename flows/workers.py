@@ -10,33 +10,50 @@ in the flow's own process. A worker dies with the fork server, and the fork serv
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import multiprocessing.forkserver
+import os
 import signal
-import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
 
+from flows import interrupt
+from flows.processes import die_with_parent
 from tasks.shards import ShardResult, ShardSpec, process_shard
 
 PRELOAD = ["tasks.shards"]  # what the fork server imports once, for every worker it forks
-_PR_SET_PDEATHSIG = 1
+
+
+def _start_worker() -> None:
+    """A worker dies with the fork server, and leaves Ctrl-C and SIGTERM to khabar, which stops it."""
+    die_with_parent()
+    _release_the_fork_server()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _release_the_fork_server() -> None:
+    """Drop this worker's copy of khabar's end of the fork server's "alive" pipe.
+
+    The fork server exits when every copy is closed, and multiprocessing gives one to each process it
+    forks: after a SIGKILL of khabar, the fork server lived as long as its workers, and they (dying
+    with it) as long as it did, forever. Without the copies, khabar's death closes the pipe, the
+    fork server exits, and its workers with it.
+    """
+    server = multiprocessing.forkserver._forkserver
+    alive = getattr(server, "_forkserver_alive_fd", None)
+    if alive is not None:
+        os.close(alive)
+        setattr(server, "_forkserver_alive_fd", None)  # noqa: B010 (a private attribute, not typed)
 
 
 def start_fork_server() -> None:
     """Start the fork server now, so that it imports the shard code while the caller does other work."""
     multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
     multiprocessing.forkserver.ensure_running()
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to kill this worker when its parent (the fork server) dies, whatever killed it."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class ShardWorkers:
@@ -55,6 +72,7 @@ class ShardWorkers:
         self._lock = threading.Lock()
         self._queued = list(queued)
         self._futures: dict[str, tuple[ProcessPoolExecutor, Future[ShardResult]]] = {}
+        self._stopped = False
 
     def __enter__(self) -> ShardWorkers:
         ShardWorkers._active = self
@@ -74,10 +92,23 @@ class ShardWorkers:
     def active(cls) -> ShardWorkers | None:
         return cls._active
 
+    def stop(self) -> None:
+        """Kill the workers now and drop every shard not finished (called from a signal handler: no lock)."""
+        self._stopped = True
+        executor = self._executor
+        if executor is not None:
+            for process in list((executor._processes or {}).values()):  # the pool has no public kill
+                process.kill()
+            executor.shutdown(wait=False, cancel_futures=True)
+
     def run(self, spec: ShardSpec) -> ShardResult:
         """Process one shard in a worker; a worker that died breaks the pool, which is replaced for the retry."""
+        if self._stopped:
+            raise interrupt.Stopped(spec.part)
         if self.workers <= 1:
             with self._lock:  # one worker: one shard at a time, here, whatever the task runner's threads
+                if self._stopped:
+                    raise interrupt.Stopped(spec.part)
                 return process_shard(spec)
         with self._lock:
             queued = self._futures.pop(spec.part, None)  # a retry finds none and submits anew
@@ -87,10 +118,13 @@ class ShardWorkers:
         executor, future = queued
         try:
             return future.result()
-        except BrokenProcessPool:
-            with self._lock:
-                if self._executor is executor:  # replaced once, for every shard that was on it
-                    self._executor = None
+        except BaseException as exc:
+            if self._stopped:  # killed on purpose: not a failure to record or retry
+                raise interrupt.Stopped(spec.part) from None
+            if isinstance(exc, BrokenProcessPool):
+                with self._lock:
+                    if self._executor is executor:  # replaced once, for every shard that was on it
+                        self._executor = None
             raise
 
     def _pool(self) -> ProcessPoolExecutor:
@@ -98,7 +132,7 @@ class ShardWorkers:
             if self._executor is None:
                 start_fork_server()
                 self._executor = ProcessPoolExecutor(
-                    self.workers, mp_context=multiprocessing.get_context("forkserver"), initializer=_die_with_parent
+                    self.workers, mp_context=multiprocessing.get_context("forkserver"), initializer=_start_worker
                 )
             return self._executor
 
