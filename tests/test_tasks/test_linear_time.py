@@ -1,7 +1,8 @@
 """Every stage is linear in its input: twice the text (one line, many sentences) takes about twice the time.
 
 A generous bound (at most 2.5x for 2x the input), measured as the best of several interleaved
-runs so that a busy moment of the machine hits both sizes alike. A quadratic stage gives 4x.
+runs so that a busy moment of the machine hits both sizes alike, in CPU time of this process (a
+shared machine's other work and stolen time are not the stage's). A quadratic stage gives 4x.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ def growth(run: Callable[[object], object], small: object, large: object, repeat
     try:
         for _ in range(repeats):
             for i, data in enumerate((small, large)):
-                started = time.perf_counter()
+                started = time.process_time()
                 run(data)
-                best[i] = min(best[i], time.perf_counter() - started)
+                best[i] = min(best[i], time.process_time() - started)
     finally:
         gc.enable()
     return best[1] / best[0]
