@@ -105,19 +105,26 @@ class ReadOnlyTables:
         reader, writer = socket.socketpair()
         writer.setblocking(False)
         previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        done = threading.Event()
 
         def watch() -> None:
             with contextlib.suppress(OSError):
                 while data := reader.recv(16):
                     if signal.SIGINT in data:
                         self.interrupted_by_user = True
-                        self.con.interrupt()
+                        break
+            # Interrupt until the block ends: a signal that lands before DuckDB has started the query
+            # finds nothing to interrupt, and the query would then run to its end.
+            while self.interrupted_by_user and not done.is_set():
+                self.con.interrupt()
+                done.wait(0.05)
 
         watcher = threading.Thread(target=watch, name="khabar-sql-sigint", daemon=True)
         watcher.start()
         try:
             yield
         finally:
+            done.set()
             signal.set_wakeup_fd(previous)
             writer.close()
             watcher.join(timeout=1)

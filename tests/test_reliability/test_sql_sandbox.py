@@ -229,3 +229,22 @@ def test_an_error_that_looks_like_markup_is_shown_as_written(out):
     result = runner.invoke(app, ["sql", 'SELECT * FROM "[/x]"', "--out", str(out)])
     assert result.exit_code == 2 and result.output.startswith("Error: query failed:")
     assert "MarkupError" not in result.output and "Traceback" not in result.output
+
+
+def test_ctrl_c_just_before_the_query_starts_still_stops_it(out):
+    """A SIGINT that lands after the handler is set but before DuckDB runs the query found nothing to
+    interrupt, and the query then ran to its end (a CI run hung on a cross product of 10^12 rows)."""
+    from reports.query import QueryError, QueryInterrupted, QueryLimits
+
+    python_handler = signal.signal(signal.SIGINT, lambda *_: None)  # only the watcher acts, as inside C code
+    try:
+        with ReadOnlyTables(out, QueryLimits(timeout_s=20)) as tables, tables.interruptible():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)  # the watcher has seen it; no query runs yet
+            started = time.monotonic()
+            with pytest.raises(QueryError) as raised:
+                list(tables.stream("SELECT count(*) FROM range(1000000) a, range(1000000) b").rows())
+    finally:
+        signal.signal(signal.SIGINT, python_handler)
+    assert isinstance(raised.value, QueryInterrupted), raised.value
+    assert time.monotonic() - started < 10
