@@ -166,6 +166,7 @@ def run(
 def _check_folders(settings) -> None:
     """Fail before starting anything heavy: a raw folder that is not there, an output folder khabar
     cannot or must not write to (inside the raw folder, read-only, holding foreign files)."""
+    from tasks.lock import LockedError, check_not_locked
     from tasks.manifest import OutputFolderError
     from tasks.storage import check_before_writing
 
@@ -175,6 +176,11 @@ def _check_folders(settings) -> None:
         check_before_writing(settings.raw_dir, settings.out_dir)
     except OutputFolderError as exc:
         raise UserError(str(exc)) from None
+    if not settings.lock_wait_s:  # another writer: say so now, not after Prefect's start
+        try:
+            check_not_locked(settings.out_dir)
+        except LockedError as exc:
+            raise JobError(str(exc)) from None
 
 
 def _check_ner(settings) -> None:

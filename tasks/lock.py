@@ -37,7 +37,7 @@ def output_lock(out_dir: str | Path, what: str, wait_s: float = 0.0) -> Iterator
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise LockedError(f"{out} is in use by {holder(path)}; wait for it to finish") from None
+                    raise _in_use(out, path) from None
                 time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "what": what, "since": datetime.now(UTC).isoformat()}).encode())
@@ -45,6 +45,26 @@ def output_lock(out_dir: str | Path, what: str, wait_s: float = 0.0) -> Iterator
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def check_not_locked(out_dir: str | Path) -> None:
+    """LockedError now if another writer holds the folder: a look for failing fast, not a hold (the run
+    takes the lock itself later)."""
+    path = Path(out_dir) / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # no lock file: no writer yet (an unreadable one is the run's to report)
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise _in_use(Path(out_dir), path) from None
+    finally:
+        os.close(fd)
+
+
+def _in_use(out: Path, path: Path) -> LockedError:
+    return LockedError(f"{out} is in use by {holder(path)}; wait for it to finish")
 
 
 def holder(path: Path) -> str:

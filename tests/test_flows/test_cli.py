@@ -372,6 +372,36 @@ def test_a_second_run_on_a_busy_folder_says_who_holds_it(tmp_path, prefect_api_u
     assert f"Error: {tmp_path / 'out'} is in use by another khabar nightly run (pid {holder.pid}" in result.output
 
 
+def test_a_busy_folder_is_refused_before_the_prefect_server_starts(tmp_path):
+    """The lock error used to come after the temporary server's start (about 19 s on a fresh home)."""
+    import multiprocessing
+
+    from fixtures.locks import hold_lock
+    from fixtures.make_sample_corpus import write_corpus
+
+    write_corpus(tmp_path / "raw")
+    home = tmp_path / "prefect-home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "KHABAR_"))}
+    env["PREFECT_HOME"] = str(home)
+    ready = multiprocessing.Event()
+    holder = multiprocessing.Process(target=hold_lock, args=(tmp_path / "out", ready, 60))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        khabar = str(Path(sys.executable).with_name("khabar"))
+        args = [khabar, "run", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "out")]
+        started = time.monotonic()
+        result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+        waited = time.monotonic() - started
+    finally:
+        holder.terminate()
+        holder.join()
+    assert result.returncode == 1, result.stderr
+    assert "is in use by another khabar nightly run" in result.stderr
+    assert not (home / "khabar-temporary-server.log").exists()  # no server was started
+    assert waited < 5
+
+
 def broken_copy(sample_output, tmp_path, body) -> Path:
     out = tmp_path / "out"
     shutil.copytree(sample_output, out)
