@@ -24,7 +24,9 @@ from flows import interrupt
 from flows.processes import die_with_parent
 from tasks.shards import ShardResult, ShardSpec, process_shard
 
-PRELOAD = ["tasks.shards"]  # what the fork server imports once, for every worker it forks
+# What the fork server imports once, for every worker it forks. pandas too: pyarrow imports it on the
+# first pa.array() of a Python list, which cost each worker 0.6 s on its first shard.
+PRELOAD = ["tasks.shards", "pandas"]
 
 
 def _start_worker() -> None:

@@ -37,7 +37,25 @@ class State:
         }
 
 
+# The last state read, by the committed parts it was read from: a run that looked at the folder
+# before taking the lock (pending_files) reads it once, not twice, when no commit came between.
+_last_state: tuple[tuple[object, ...], State] | None = None
+
+
 def load_state(out_dir: str | Path, manifest: Manifest) -> State:
+    """The state the manifest's files and documents parts hold (not to be modified by the caller)."""
+    global _last_state
+    parts = (manifest.tables.get("files", ()), manifest.tables.get("documents", ()))
+    key = (str(Path(out_dir).resolve()), *parts)
+    if _last_state is not None and _last_state[0] == key:
+        return _last_state[1]
+    state = _read_state(out_dir, manifest)
+    if all(part.sha256 for table_parts in parts for part in table_parts):  # parts known by their content
+        _last_state = (key, state)
+    return state
+
+
+def _read_state(out_dir: str | Path, manifest: Manifest) -> State:
     files_table = read_table(out_dir, "files", manifest=manifest)
     mtimes = files_table.column("mtime").cast(pa.int64()).to_pylist()
     files = {}
