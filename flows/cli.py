@@ -84,8 +84,21 @@ def _exit_code(exc: UserError) -> int:
     return EXIT_CODE if isinstance(exc, Interrupted) else 1 if isinstance(exc, JobError) else 2
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        stdout.print(f"khabar {version('khabar')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Show khabar's version and exit", callback=_print_version, is_eager=True),
+    ] = False,
+) -> None:
     from flows.prefect_api import quiet_prefect_environment
 
     quiet_prefect_environment()

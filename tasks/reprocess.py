@@ -29,7 +29,7 @@ class Selection:
         return not (self.stale or self.everything or self.since or self.source or self.doc_ids)
 
     def describe(self) -> str:
-        parts = ["all documents" if self.everything else "documents"]
+        parts = ["documents"]  # --all: no qualifier ("would reprocess 12 documents")
         if self.stale:
             parts.append("with a stale fingerprint")
         if self.since:

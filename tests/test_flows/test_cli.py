@@ -289,7 +289,7 @@ def test_reprocess_dry_run_changes_nothing(sample_output, tmp_path):
         app, ["reprocess", "--all", "--dry-run", "--raw", str(tmp_path / "raw"), "--out", str(sample_output)]
     )
     assert result.exit_code == 0
-    assert result.output.startswith("would reprocess 12 all documents; 0 more cannot be")
+    assert result.output.startswith("would reprocess 12 documents; 0 more cannot be")
     assert load_manifest(sample_output).version == version
 
 
@@ -470,3 +470,11 @@ def test_a_bad_worker_count_does_not_stop_a_query(processed):
     assert result.exit_code == 0, result.output
     run = runner.invoke(app, ["run", "--out", str(processed)], env={"KHABAR_WORKERS": "abc"})
     assert run.exit_code == 2 and run.output.startswith("Error: invalid settings: workers:")
+
+
+def test_version_names_the_installed_khabar():
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"khabar {version('khabar')}\n"
