@@ -630,7 +630,9 @@ def _check_cron(cron: str, timezone: str) -> None:
 
         CronSchedule(cron=cron, timezone=timezone)
     except PydanticError as exc:
-        raise UserError(f"invalid schedule: {exc.errors()[0]['msg']}") from None
+        first = exc.errors()[0]
+        cause = first.get("ctx", {}).get("error")  # the validator's own words, not "Value error, ..."
+        raise UserError(f"invalid schedule: {cause or first['msg']}") from None
 
 
 @app.command()

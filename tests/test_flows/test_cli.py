@@ -347,9 +347,17 @@ def test_serve_needs_a_real_server(tmp_path, monkeypatch):
     assert result.output.startswith("Error: schedules need a real Prefect server: start one with `khabar server`")
 
 
-def test_serve_rejects_a_bad_cron():
-    result = runner.invoke(app, ["serve", "--cron", "every night", "--print"])
-    assert result.exit_code == 2 and result.output.startswith("Error: invalid schedule:")
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--cron", "every night", 'Error: invalid schedule: Invalid cron string: "every night"\n'),
+        ("--timezone", "Mars/Base", 'Error: invalid schedule: Invalid timezone: "Mars/Base"'),
+    ],
+)
+def test_serve_rejects_a_bad_schedule_in_one_sentence_of_its_own(option, value, message):
+    """Not pydantic's wording ("Value error, Invalid cron string ...")."""
+    result = runner.invoke(app, ["serve", option, value, "--print"])
+    assert result.exit_code == 2 and result.output.startswith(message), result.output
 
 
 def test_a_second_run_on_a_busy_folder_says_who_holds_it(tmp_path, prefect_api_url):
