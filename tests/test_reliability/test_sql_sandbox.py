@@ -156,6 +156,8 @@ def test_a_query_that_needs_more_memory_spills_privately(out, monkeypatch, tmp_p
 
 
 def khabar(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """khabar as a terminal's foreground job: Ctrl-C at its default even where this test process was
+    started in the background (a shell's `&` ignores SIGINT, and children inherit that)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("KHABAR_")}
     return subprocess.Popen(
         [KHABAR, *args],
@@ -163,6 +165,7 @@ def khabar(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[st
         stderr=subprocess.PIPE,
         text=True,
         env={**clean, **(env or {})},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
