@@ -12,12 +12,14 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import pycrfsuite
 
 from tasks.entities import Mention, gazetteer
 from tasks.entities.bio import LabelledSentence, spans_from_labels, tokens_of_sentences
+from tasks.entities.chain import ChainModelError, LinearChain
 from tasks.entities.clusters import CLUSTER_SIZES, learn_clusters
 from tasks.entities.gazetteer import GazetteerExtractor, strict_key
 from tasks.entities.keys import canonical_key, proclitic_readings
@@ -98,15 +100,16 @@ class Featurizer:
         context = (f"w={key}", *flags, *clusters[1:2], f"shape={shape}")
         return tuple(own + flags + clusters), {o: tuple(f"{o}:{f}" for f in context) for o in _OFFSETS}
 
-    def sentence(self, tokens: Sequence[Token]) -> list[list[str]]:
-        """Features of one sentence's tokens."""
+    def context(self, tokens: Sequence[Token]) -> SentenceContext:
+        """What the gazetteer says about a sentence: longest name matches, cue words, its rules' mentions."""
         keys = [t.key for t in tokens]
         n = len(tokens)
         lexicon = ["O"] * n  # longest gazetteer matches as B-X / I-X
         cue = [""] * n
+        names = self.gazetteer.names.longest_each(keys)
         i = 0
         while i < n:
-            found = self.gazetteer.names.longest_at(keys, i, n)
+            found = names[i]
             if found:
                 length, _, entry = found
                 lexicon[i] = f"B-{entry.type}"
@@ -115,8 +118,7 @@ class Featurizer:
                 i += length
             else:
                 i += 1
-        for i in range(n):
-            c = self.gazetteer.cues.longest_at(keys, i, n)
+        for i, c in enumerate(self.gazetteer.cues.longest_each(keys)):
             if c:
                 for k in range(i, i + c[0]):
                     cue[k] = c[2]
@@ -125,30 +127,65 @@ class Featurizer:
             rules[m.token_start] = f"B-{m.type}"
             for k in range(m.token_start + 1, m.token_end):
                 rules[k] = f"I-{m.type}"
+        # Each token's window onto its neighbours' labels and cues; None where the window leaves the sentence.
+        lex, rul, cues = [None, *lexicon, None], [None, *rules, None], [None, None, *cue, None, None]
+        windows = list(
+            zip(
+                lex, lex[1:], lex[2:], rul, rul[1:], rul[2:], cues, cues[1:], cues[2:], cues[3:], cues[4:], strict=False
+            )
+        )
+        return SentenceContext(keys, windows)
+
+    @staticmethod
+    @functools.lru_cache(maxsize=1 << 16)
+    def positional(window: Window) -> tuple[str, ...]:
+        """Features of a token from its window: gazetteer matches, rules and cues around it, sentence bounds."""
+        lexicon_before, lexicon, lexicon_after, rule_before, rule, rule_after, *cues = window
+        feats = [f"gz={lexicon}", f"rule={rule}"]
+        if cues[2]:
+            feats.append(f"cue={cues[2]}")
+        for offset in _OFFSETS:
+            cue = cues[2 + offset]
+            if cue is None:
+                feats.append(f"{offset}:BOS" if offset < 0 else f"{offset}:EOS")
+                continue
+            if cue:
+                feats.append(f"{offset}:cue={cue}")
+            if offset == -1:
+                feats += [f"-1:gz={lexicon_before}", f"-1:rule={rule_before}"]
+            elif offset == 1:
+                feats += [f"1:gz={lexicon_after}", f"1:rule={rule_after}"]
+        return tuple(feats)
+
+    @staticmethod
+    def bigram(previous_key: str, key: str) -> str:
+        return f"w-1|w={previous_key}|{key}"
+
+    def sentence(self, tokens: Sequence[Token]) -> list[list[str]]:
+        """Features of one sentence's tokens: the word's own, its neighbours', its window's and the bigram."""
+        n = len(tokens)
         words = [self.word(t.surface) for t in tokens]
+        context = self.context(tokens)
         out = []
         for i in range(n):
-            feats = ["bias", *words[i][0], f"gz={lexicon[i]}", f"rule={rules[i]}"]
-            if cue[i]:
-                feats.append(f"cue={cue[i]}")
+            feats = ["bias", *words[i][0]]
             for offset in _OFFSETS:
-                j = i + offset
-                if j < 0:
-                    feats.append(f"{offset}:BOS")
-                    continue
-                if j >= n:
-                    feats.append(f"{offset}:EOS")
-                    continue
-                feats.extend(words[j][1][offset])
-                if cue[j]:
-                    feats.append(f"{offset}:cue={cue[j]}")
-                if abs(offset) == 1:
-                    feats.append(f"{offset}:gz={lexicon[j]}")
-                    feats.append(f"{offset}:rule={rules[j]}")
+                if 0 <= i + offset < n:
+                    feats.extend(words[i + offset][1][offset])
+            feats += self.positional(context.windows[i])
             if i > 0:
-                feats.append(f"w-1|w={keys[i - 1]}|{keys[i]}")
+                feats.append(self.bigram(context.keys[i - 1], context.keys[i]))
             out.append(feats)
         return out
+
+
+# (gz, rule) of the token before, the token, the token after; then the cues at offsets -2..2.
+Window = tuple[str | None, ...]
+
+
+class SentenceContext(NamedTuple):
+    keys: list[str]
+    windows: list[Window]
 
 
 def train(
@@ -247,27 +284,53 @@ class CRFExtractor:
         self.featurizer = Featurizer(
             GazetteerExtractor.from_resources(), {w: tuple(v[1:]) for w, v in vocabulary.items()}
         )
-        self._model_file = Path(tempfile.gettempdir()) / f"khabar-crf-{self.model_hash[:16]}.crfsuite"
-        if not self._model_file.exists():
-            tmp = self._model_file.with_name(f"{self._model_file.name}.{id(self)}.tmp")
-            tmp.write_bytes(model_bytes)
-            tmp.replace(self._model_file)
-        self.tagger = pycrfsuite.Tagger()
-        self.tagger.open(str(self._model_file))
+        try:
+            self.chain = LinearChain.from_crfsuite(model_bytes)
+        except ChainModelError as exc:
+            raise ModelFileError(f"{path} is not a khabar CRF model ({exc})") from None
+        self._word_scores = functools.lru_cache(maxsize=1 << 18)(self._scores_of_word)
+        self._window_scores = functools.lru_cache(maxsize=1 << 16)(
+            lambda window: self.chain.total(self.featurizer.positional(window))
+        )
+
+    def _scores_of_word(self, surface: str) -> np.ndarray:
+        """(1 + offsets, labels): what a word adds to its own token's scores, then to each neighbour's."""
+        own, seen_by = self.featurizer.word(surface)
+        return np.stack([self.chain.total(("bias", *own)), *(self.chain.total(seen_by[o]) for o in _OFFSETS)])
+
+    def state_scores(self, tokens: Sequence[Token]) -> np.ndarray:
+        """The (tokens, labels) scores crfsuite would give featurizer.sentence(tokens), word sums cached."""
+        n = len(tokens)
+        words = np.stack([self._word_scores(t.surface) for t in tokens])
+        scores = words[:, 0].copy()
+        for k, offset in enumerate(_OFFSETS, start=1):
+            if offset < 0:
+                scores[-offset:] += words[: n + offset, k]
+            else:
+                scores[: n - offset] += words[offset:, k]
+        context = self.featurizer.context(tokens)
+        scores += np.stack([self._window_scores(w) for w in context.windows])
+        keys, index, state = context.keys, self.chain.attributes, self.chain.state
+        for i in range(1, n):
+            row = index.get(self.featurizer.bigram(keys[i - 1], keys[i]))
+            if row is not None:
+                scores[i] += state[row]
+        return scores
 
     def tag_sentence(self, tokens: Sequence[Token]) -> list[str]:
-        return list(self.tagger.tag(self.featurizer.sentence(tokens))) if tokens else []
+        return self.chain.viterbi([self.state_scores(tokens)])[0]
 
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
+        if not tokens:
+            return []
+        starts = [i for i in range(len(tokens)) if i == 0 or tokens[i].sentence_idx != tokens[i - 1].sentence_idx]
+        bounds = list(zip(starts, [*starts[1:], len(tokens)], strict=True))
+        labelled = self.chain.viterbi([self.state_scores(tokens[a:b]) for a, b in bounds])
         mentions: list[Mention] = []
-        start = 0
-        for i in range(1, len(tokens) + 1):
-            if i == len(tokens) or tokens[i].sentence_idx != tokens[start].sentence_idx:
-                labels = self.tag_sentence(tokens[start:i])
-                for type_, a, b in spans_from_labels(labels):
-                    keys = [t.key for t in tokens[start + a : start + b]]
-                    mentions.append(Mention(type_, start + a, start + b, self.canonical(keys)))
-                start = i
+        for (start, _), labels in zip(bounds, labelled, strict=True):
+            for type_, a, b in spans_from_labels(labels):
+                keys = [t.key for t in tokens[start + a : start + b]]
+                mentions.append(Mention(type_, start + a, start + b, self.canonical(keys)))
         return mentions
 
     def canonical(self, keys: list[str]) -> str:

@@ -49,10 +49,12 @@ class PhraseIndex(Generic[V]):
 
     phrases: dict[tuple[str, ...], V] = field(default_factory=dict)
     longest_by_first: dict[str, int] = field(default_factory=dict)
+    _starts: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)  # word key -> may start one
 
     def add(self, keys: tuple[str, ...], value: V) -> None:
         if not keys or keys in self.phrases:
             return  # the first listing of a phrase wins
+        self._starts.clear()
         self.phrases[keys] = value
         self.longest_by_first[keys[0]] = max(self.longest_by_first.get(keys[0], 0), len(keys))
 
@@ -70,6 +72,17 @@ class PhraseIndex(Generic[V]):
                         best = (n, reading, value)
                     break
         return best
+
+    def longest_each(self, keys: Sequence[str]) -> list[tuple[int, str, V] | None]:
+        """longest_at at every position; a word no phrase starts with costs one dictionary lookup."""
+        out: list[tuple[int, str, V] | None] = []
+        n = len(keys)
+        for i, key in enumerate(keys):
+            starts = self._starts.get(key)
+            if starts is None:
+                starts = self._starts[key] = any(r in self.longest_by_first for r in proclitic_readings(key))
+            out.append(self.longest_at(keys, i, n) if starts else None)
+        return out
 
 
 @dataclass(frozen=True)

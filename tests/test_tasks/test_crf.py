@@ -121,3 +121,49 @@ def test_canonical_key_strips_a_proclitic_only_toward_a_more_frequent_word(model
     assert extractor.canonical(["وروسيا"]) == "روسيا"
     assert extractor.canonical(["لبنان"]) == "لبنان"
     assert extractor.meta["params"] == {"c1": 0.1, "c2": 0.01, "max_iterations": 60}  # as the model was trained
+
+
+def _sample_sentences() -> list[list]:
+    """The sample corpus's sentences and the CoNLL sample's, as token lists."""
+    from fixtures.make_sample_corpus import ARTICLES
+
+    from tasks.clean import clean_text
+    from tasks.segment import split_sentences, tokenize
+
+    out = []
+    for *_, body in ARTICLES:
+        if body is None:  # the files written as raw bytes
+            continue
+        text = clean_text(body)
+        tokens = tokenize(text, split_sentences(text))
+        for idx in sorted({t.sentence_idx for t in tokens}):
+            out.append([t for t in tokens if t.sentence_idx == idx])
+    for sentence in sentences():
+        out.append(tokens_of_sentences([[w for w, _ in sentence]])[1])
+    return out
+
+
+def test_array_scores_are_the_weights_of_the_feature_strings_crfsuite_would_get(model):
+    import numpy
+    extractor = CRFExtractor(model)
+    chain = extractor.chain
+    for tokens in _sample_sentences():
+        expected = [chain.total(feats) for feats in extractor.featurizer.sentence(tokens)]
+        numpy.testing.assert_allclose(extractor.state_scores(tokens), expected, rtol=0, atol=1e-9)
+
+
+def test_array_tagger_gives_crfsuite_labels(model, tmp_path):
+    import pycrfsuite
+
+    from tasks.entities.crf import _members
+
+    extractor = CRFExtractor(model)
+    (tmp_path / "model.crfsuite").write_bytes(_members(model, "model.crfsuite")[0])
+    crfsuite = pycrfsuite.Tagger()
+    crfsuite.open(str(tmp_path / "model.crfsuite"))
+    n_entities = 0
+    for tokens in _sample_sentences():
+        labels = extractor.tag_sentence(tokens)
+        assert labels == crfsuite.tag(extractor.featurizer.sentence(tokens))
+        n_entities += sum(label.startswith("B-") for label in labels)
+    assert n_entities > 100  # the comparison covers real entities, not only O
