@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import struct
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 import pycrfsuite
@@ -20,6 +21,7 @@ import pycrfsuite
 # (type, source, destination, weight) records; type 0 is attribute -> label, 1 is label -> label.
 _HEADER = struct.Struct("<4sI4sIIIIIIIII")
 _CHUNK = struct.Struct("<4sII")
+K = TypeVar("K")
 _FEATURE = np.dtype([("type", "<u4"), ("src", "<u4"), ("dst", "<u4"), ("weight", "<f8")])
 
 
@@ -65,8 +67,21 @@ class LinearChain:
 
     def total(self, attributes: Iterable[str]) -> np.ndarray:
         """The summed label weights of these attributes; ones the model never saw weigh nothing."""
-        rows = [r for a in attributes if (r := self.attributes.get(a)) is not None]
-        return self.state[rows].sum(axis=0)
+        return self.totals([attributes])[0]
+
+    def totals(self, groups: Sequence[Iterable[str]]) -> np.ndarray:
+        """total() of each group of attributes, as one (groups, labels) array."""
+        rows, at = [], []
+        index = self.attributes
+        for g, attributes in enumerate(groups):
+            for a in attributes:
+                r = index.get(a)
+                if r is not None:
+                    rows.append(r)
+                    at.append(g)
+        out = np.zeros((len(groups), len(self.labels)))
+        np.add.at(out, at, self.state[rows])
+        return out
 
     def viterbi(self, scores: Sequence[np.ndarray]) -> list[list[str]]:
         """The best label sequence of each (tokens, labels) matrix of state scores, decoded side by side."""
@@ -95,3 +110,30 @@ class LinearChain:
                 path.append(pointers[t][path[-1]])
             paths.append([self.labels[y] for y in reversed(path)])
         return paths
+
+
+class ScoreTable(Generic[K]):
+    """Score arrays computed once per key (a word, a window), kept side by side in one growing array so
+    that a sentence's rows come out in one indexing step. It starts afresh past `capacity` keys."""
+
+    def __init__(self, compute: Callable[[K], np.ndarray], shape: tuple[int, ...], capacity: int) -> None:
+        self._compute = compute
+        self._shape = shape
+        self._capacity = capacity
+        self._ids: dict[K, int] = {}
+        self._table = np.empty((1024, *shape))
+
+    def rows(self, keys: Iterable[K]) -> np.ndarray:
+        keys = list(keys)
+        if len(self._ids) + len(keys) > self._capacity:  # not inside the loop: ids found there must stay valid
+            self._ids.clear()
+        ids = self._ids
+        found = [i if (i := ids.get(k)) is not None else self._add(k) for k in keys]
+        return self._table[found]
+
+    def _add(self, key: K) -> int:
+        i = self._ids[key] = len(self._ids)
+        if i == len(self._table):
+            self._table = np.concatenate([self._table, np.empty_like(self._table)])
+        self._table[i] = self._compute(key)
+        return i

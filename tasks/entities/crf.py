@@ -19,7 +19,7 @@ import pycrfsuite
 
 from tasks.entities import Mention, gazetteer
 from tasks.entities.bio import LabelledSentence, spans_from_labels, tokens_of_sentences
-from tasks.entities.chain import ChainModelError, LinearChain
+from tasks.entities.chain import ChainModelError, LinearChain, ScoreTable
 from tasks.entities.clusters import CLUSTER_SIZES, learn_clusters
 from tasks.entities.gazetteer import GazetteerExtractor, strict_key
 from tasks.entities.keys import canonical_key, proclitic_readings
@@ -288,20 +288,21 @@ class CRFExtractor:
             self.chain = LinearChain.from_crfsuite(model_bytes)
         except ChainModelError as exc:
             raise ModelFileError(f"{path} is not a khabar CRF model ({exc})") from None
-        self._word_scores = functools.lru_cache(maxsize=1 << 18)(self._scores_of_word)
-        self._window_scores = functools.lru_cache(maxsize=1 << 16)(
-            lambda window: self.chain.total(self.featurizer.positional(window))
+        n_labels = len(self.chain.labels)
+        self._words = ScoreTable(self._scores_of_word, (1 + len(_OFFSETS), n_labels), capacity=1 << 18)
+        self._windows: ScoreTable[Window] = ScoreTable(
+            lambda window: self.chain.total(self.featurizer.positional(window)), (n_labels,), capacity=1 << 16
         )
 
     def _scores_of_word(self, surface: str) -> np.ndarray:
         """(1 + offsets, labels): what a word adds to its own token's scores, then to each neighbour's."""
         own, seen_by = self.featurizer.word(surface)
-        return np.stack([self.chain.total(("bias", *own)), *(self.chain.total(seen_by[o]) for o in _OFFSETS)])
+        return self.chain.totals([("bias", *own), *(seen_by[o] for o in _OFFSETS)])
 
     def state_scores(self, tokens: Sequence[Token]) -> np.ndarray:
         """The (tokens, labels) scores crfsuite would give featurizer.sentence(tokens), word sums cached."""
         n = len(tokens)
-        words = np.stack([self._word_scores(t.surface) for t in tokens])
+        words = self._words.rows([t.surface for t in tokens])
         scores = words[:, 0].copy()
         for k, offset in enumerate(_OFFSETS, start=1):
             if offset < 0:
@@ -309,7 +310,7 @@ class CRFExtractor:
             else:
                 scores[: n - offset] += words[offset:, k]
         context = self.featurizer.context(tokens)
-        scores += np.stack([self._window_scores(w) for w in context.windows])
+        scores += self._windows.rows(context.windows)
         keys, index, state = context.keys, self.chain.attributes, self.chain.state
         for i in range(1, n):
             row = index.get(self.featurizer.bigram(keys[i - 1], keys[i]))
