@@ -167,3 +167,21 @@ def test_array_tagger_gives_crfsuite_labels(model, tmp_path):
         assert labels == crfsuite.tag(extractor.featurizer.sentence(tokens))
         n_entities += sum(label.startswith("B-") for label in labels)
     assert n_entities > 100  # the comparison covers real entities, not only O
+
+
+def test_score_table_computes_each_key_once_and_stays_right_past_its_capacity():
+    import numpy
+
+    from tasks.entities.chain import ScoreTable
+
+    computed = []
+
+    def compute(key: str) -> numpy.ndarray:
+        computed.append(key)
+        return numpy.full(2, float(len(key)))
+
+    table = ScoreTable(compute, (2,), capacity=3)
+    assert table.rows(["a", "bb", "a"]).tolist() == [[1, 1], [2, 2], [1, 1]]
+    assert computed == ["a", "bb"]
+    assert table.rows(["ccc", "dddd"]).tolist() == [[3, 3], [4, 4]]  # past capacity: starts afresh
+    assert table.rows(["a"] * 2000).tolist() == [[1, 1]] * 2000
