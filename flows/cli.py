@@ -13,9 +13,19 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
-from rich.table import Table
 
-from flows.output import Format, bold_line, error, plural, stderr, stdout, write_rows
+from flows.output import (
+    TABLE_ROWS,
+    Format,
+    OutputError,
+    Result,
+    bold_line,
+    error,
+    plural,
+    stderr,
+    stdout,
+    write_result,
+)
 
 _IMPORTED_AT = time.time()
 
@@ -41,7 +51,20 @@ OutOpt = Annotated[
 ]
 
 
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format")]
+FormatOpt = Annotated[
+    Format, typer.Option("--format", help="table, csv, json, ndjson, markdown or parquet (a table fits the terminal)")
+]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--output", "-o", help="Write to this file instead of stdout (whole, or not at all)", show_default=False
+    ),
+]
+LimitOpt = Annotated[
+    int | None,
+    typer.Option("--limit", min=0, help=f"At most this many rows (default: all; a table shows {TABLE_ROWS})"),
+]
+AllOpt = Annotated[bool, typer.Option("--all", help="Every row, in a table too")]
 WorkersOpt = Annotated[
     int | None,
     typer.Option(
@@ -343,24 +366,43 @@ TimeoutOpt = Annotated[
 @app.command()
 def sql(
     query: Annotated[
-        str,
+        str | None,
         typer.Argument(
-            help="One SELECT statement over the views documents, sentences, tokens, entities, files, quarantine, runs"
+            help="One SELECT statement over the views documents, sentences, tokens, entities, files, quarantine "
+            "and runs; - reads it from stdin",
+            show_default=False,
         ),
-    ],
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Read the statement from this file", show_default=False)
+    ] = None,
     out: OutOpt = None,
     fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
+    limit: LimitOpt = None,
+    all_rows: AllOpt = False,
     timeout: TimeoutOpt = None,
 ) -> None:
     """Run an ad-hoc read-only SQL query with DuckDB over the output tables.
 
     Only one SELECT-like statement runs (SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN of a
     SELECT), and DuckDB cannot read or write any file itself: nothing a query says can change the
-    tables. Rows stream out (csv, json); a table shows the first 1,000.
+    tables. Rows stream out; a table shows the first 40 (see --limit and --all).
 
-    Example: `khabar sql "SELECT type, count(*) FROM entities GROUP BY type"`
+    Example: `khabar sql "SELECT type, count(*) FROM entities GROUP BY type"`, or
+    `khabar sql -f query.sql --format parquet -o result.parquet`
     """
-    _show_query(out, query, fmt, timeout=timeout)
+    if (query is None) == (file is None):
+        raise _fail("give the query as an argument, with -f FILE, or as - to read it from stdin")
+    if file is not None:
+        try:
+            query = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _fail(f"cannot read the query from {file}: {getattr(exc, 'strerror', None) or exc}") from None
+    elif query == "-":
+        query = sys.stdin.read()
+    assert query is not None
+    _show_query(out, query, Shown(fmt, output, limit, all_rows), timeout=timeout)
 
 
 @app.command()
@@ -368,6 +410,9 @@ def report(
     name: Annotated[str | None, typer.Argument(help="Report name; see --list", show_default=False)] = None,
     out: OutOpt = None,
     fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
+    limit: LimitOpt = None,
+    all_rows: AllOpt = False,
     list_: Annotated[bool, typer.Option("--list", help="List the reports and exit")] = False,
     timeout: TimeoutOpt = None,
 ) -> None:
@@ -377,9 +422,10 @@ def report(
     """
     from reports import UnknownReportError, report_description, report_names, report_sql
 
+    shown = Shown(fmt, output, limit, all_rows)
     if list_:
-        for report_name in report_names():
-            stdout.print(f"{report_name:<18} {report_description(report_name)}")
+        rows = [(report_name, report_description(report_name)) for report_name in report_names()]
+        shown.write(Result.of_rows(["report", "description"], rows))
         return
     if name is None:
         raise _fail(f"name a report; choose one of: {', '.join(report_names())}")
@@ -387,11 +433,37 @@ def report(
         sql_text = report_sql(name)
     except UnknownReportError as exc:
         raise _fail(str(exc)) from None
-    _show_query(out, sql_text, fmt, title=name, timeout=timeout)
+    _show_query(out, sql_text, shown, title=name, timeout=timeout)
+
+
+class Shown:
+    """Where and how a command's rows go: the format, -o, --limit and --all, given once."""
+
+    def __init__(self, fmt: Format, output: Path | None = None, limit: int | None = None, all_rows: bool = False):
+        self.fmt, self.output, self.limit, self.all_rows = fmt, output, limit, all_rows
+
+    def write(self, result: Result, title: str | None = None, drop_first: tuple[str, ...] = ()) -> int:
+        try:
+            return write_result(
+                result,
+                self.fmt,
+                output=self.output,
+                title=title,
+                limit=self.limit,
+                show_all=self.all_rows,
+                drop_first=drop_first,
+            )
+        except OutputError as exc:
+            raise _fail(str(exc)) from None
 
 
 def _show_query(
-    out: Path | None, sql_text: str, fmt: Format, title: str | None = None, timeout: float | None = None
+    out: Path | None,
+    sql_text: str,
+    shown: Shown,
+    title: str | None = None,
+    timeout: float | None = None,
+    drop_first: tuple[str, ...] = (),
 ) -> None:
     """Run one query over the tables and stream its rows out, or fail with one sentence.
 
@@ -415,7 +487,7 @@ def _show_query(
     with tables, tables.interruptible():
         try:
             stream = tables.stream(sql_text)
-            write_rows(stream.columns, stream.rows(), fmt, title)
+            shown.write(Result(stream.columns, stream.batches()), title, drop_first)
         except (QueryInterrupted, KeyboardInterrupt):
             raise _fail("interrupted", code=130) from None
         except QueryError as exc:
@@ -437,6 +509,7 @@ def status(
     ner: NerOpt = None,
     ner_model: NerModelOpt = None,
     fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
 ) -> None:
     """How many documents are current under the pipeline's fingerprint now, and how many are stale.
 
@@ -469,10 +542,10 @@ def status(
         counts[fp] = counts.get(fp, 0) + 1
     n_current = counts.get(current, 0)
     rows = [(fp, n, "current" if fp == current else "stale") for fp, n in sorted(counts.items())]
-    if fmt is Format.table:
+    if fmt is Format.table and output is None:
         stdout.print(f"fingerprint now: {current} ({', '.join(f'{k} {v[:12]}' for k, v in detail.items())})")
         stdout.print(f"documents: {len(docs)} ({n_current} current, {len(docs) - n_current} stale)")
-    write_rows(["fingerprint", "documents", "state"], rows, fmt)
+    Shown(fmt, output, all_rows=True).write(Result.of_rows(["fingerprint", "documents", "state"], rows))
 
 
 @app.command()
@@ -570,6 +643,7 @@ def runs(
     out: OutOpt = None,
     last: Annotated[int, typer.Option("--last", "-n", min=1, help="How many runs, newest first")] = 10,
     fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
 ) -> None:
     """The run history: every run and reprocess, newest first, with its counts and fingerprint.
 
@@ -580,7 +654,9 @@ def runs(
                docs_reprocessed, docs_failed, files_quarantined, round(duration_s, 1) as duration_s, flow_run_id
         from runs order by run_id desc limit {last}
     """
-    _show_query(out, query, fmt)
+    # A narrow terminal leaves out the least telling columns first; csv, json and the rest have them all.
+    less_telling = ("flow_run_id", "fingerprint", "trigger", "docs_skipped", "docs_reprocessed", "files_seen")
+    _show_query(out, query, Shown(fmt, output, all_rows=True), drop_first=less_telling)
 
 
 @app.command()
@@ -738,7 +814,8 @@ def ner_evaluate(
     gold_file: Annotated[Path, typer.Option("--gold", help="Gold CoNLL/IOB2 file; its tokens are tagged as given")],
     backend: Annotated[str, typer.Option("--backend", help="gazetteer, crf, camel or auto")] = "gazetteer",
     ner_model: NerModelOpt = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json")] = Format.table,
+    fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
 ) -> None:
     """Entity-level precision, recall and F1 per type and micro-averaged (seqeval, strict IOB2).
 
@@ -752,17 +829,22 @@ def ner_evaluate(
         scores = evaluate(_extractor(backend, ner_model), gold)
     except UserError as exc:
         raise _fail(str(exc)) from None
-    if fmt is Format.json:
+    if fmt is Format.json and output is None:  # the whole evaluation, as `make bench-ner` reads it
         sys.stdout.write(json.dumps(scores.as_json(), ensure_ascii=False, indent=1) + "\n")
         return
-    table = Table("type", "precision", "recall", "f1", "support", title=f"{scores.backend} on {gold_file.name}")
-    for name, row in [*sorted(scores.per_type.items()), ("micro", scores.micro)]:
-        table.add_row(name, *(f"{row[k]:.3f}" for k in ("precision", "recall", "f1")), str(row["support"]))
-    stdout.print(table)
-    stdout.print(
-        f"{scores.n_sentences} sentences, {scores.n_tokens} tokens in {scores.seconds:.2f} s "
-        f"({scores.n_tokens / max(scores.seconds, 1e-9):,.0f} words/s)"
+    rows = [
+        (name, *(round(row[k], 3) for k in ("precision", "recall", "f1")), row["support"])
+        for name, row in [*sorted(scores.per_type.items()), ("micro", scores.micro)]
+    ]
+    columns = ["type", "precision", "recall", "f1", "support"]
+    Shown(fmt, output, all_rows=True).write(
+        Result.of_rows(columns, rows), title=f"{scores.backend} on {gold_file.name}"
     )
+    if fmt is Format.table and output is None:
+        stdout.print(
+            f"{scores.n_sentences} sentences, {scores.n_tokens} tokens in {scores.seconds:.2f} s "
+            f"({scores.n_tokens / max(scores.seconds, 1e-9):,.0f} words/s)"
+        )
 
 
 @ner_app.command("tag")
@@ -771,6 +853,9 @@ def ner_tag(
     backend: Annotated[str, typer.Option("--backend", help="gazetteer, crf, camel or auto")] = "gazetteer",
     ner_model: NerModelOpt = None,
     fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
+    limit: LimitOpt = None,
+    all_rows: AllOpt = False,
 ) -> None:
     """Print the entities found in a text: type, surface, canonical key and character offsets.
 
@@ -789,7 +874,8 @@ def ner_tag(
     for m in extractor.extract(tokens):
         start, end = tokens[m.token_start].start, tokens[m.token_end - 1].end
         rows.append((m.type, cleaned[start:end], m.canonical_key, start, end))
-    write_rows(["type", "surface", "canonical_key", "char_start", "char_end"], rows, fmt)
+    columns = ["type", "surface", "canonical_key", "char_start", "char_end"]
+    Shown(fmt, output, limit, all_rows).write(Result.of_rows(columns, rows))
 
 
 def _read_gold(path: Path, read_conll, format_error):

@@ -170,10 +170,9 @@ class Stream:
             self.close()
 
     def rows(self) -> Iterator[tuple[Any, ...]]:
-        """Rows as Python values; DuckDB's HUGEINT (sum, count of big tables) arrives as a decimal of
-        scale 0 and is given back as the int it is."""
+        """Rows as Python values (see python_values)."""
         for batch in self.batches():
-            columns = [_python_values(column) for column in batch.columns]
+            columns = [python_values(column) for column in batch.columns]
             yield from zip(*columns, strict=True)
 
     def close(self) -> None:
@@ -232,7 +231,9 @@ def run_query(tables: ReadOnlyTables, sql: str) -> tuple[list[str], list[tuple[A
     return stream.columns, list(stream.rows())
 
 
-def _python_values(column: pa.Array) -> list[Any]:
+def python_values(column: pa.Array) -> list[Any]:
+    """A column as Python values; DuckDB's HUGEINT (sum, count of big tables) arrives as a decimal of
+    scale 0 and is given back as the int it is."""
     values = column.to_pylist()
     if pa.types.is_decimal(column.type) and column.type.scale == 0:
         return [None if v is None else int(v) for v in values]

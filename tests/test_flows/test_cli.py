@@ -146,11 +146,14 @@ def test_sql_without_output_folder_says_run_first(tmp_path):
     assert f"Error: no output folder at {tmp_path / 'missing'}; run `khabar run` first" in result.output
 
 
-def test_report_list_names_every_report():
-    result = runner.invoke(app, ["report", "--list"])
-    assert result.exit_code == 0
-    names = [line.split()[0] for line in result.output.splitlines()]
-    assert names == ["cooccurrence", "corpus-stats", "entity-timeline", "top-entities"]
+def test_report_list_names_every_report_in_the_format_asked():
+    names = ["cooccurrence", "corpus-stats", "entity-timeline", "top-entities"]
+    as_json = runner.invoke(app, ["report", "--list", "--format", "json"])
+    assert as_json.exit_code == 0
+    assert [r["report"] for r in json.loads(as_json.output)] == names
+    plain = runner.invoke(app, ["report", "--list"]).output.splitlines()
+    assert plain[0].split() == ["report", "description"] and plain[-1] == "(4 rows)"
+    assert [line.split()[0] for line in plain[1:-1]] == names
 
 
 def test_unknown_report_lists_the_choices(processed):
@@ -186,9 +189,8 @@ def crf_model(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_ner_evaluate_json_has_the_documented_keys(crf_model):
     conll, model = crf_model
-    result = runner.invoke(
-        app, ["ner", "evaluate", "--gold", str(conll), "--backend", "crf", "--ner-model", str(model), "-f", "json"]
-    )
+    args = ["ner", "evaluate", "--gold", str(conll), "--backend", "crf", "--ner-model", str(model)]
+    result = runner.invoke(app, [*args, "--format", "json"])
     assert result.exit_code == 0, result.output
     scores = json.loads(result.output)
     assert set(scores) == {"backend", "micro", "per_type", "n_sentences", "n_tokens", "seconds"}
@@ -203,7 +205,7 @@ def test_ner_evaluate_table_for_the_gazetteer(crf_model):
 
 
 def test_ner_tag_prints_entities_with_offsets():
-    result = runner.invoke(app, ["ner", "tag", "زار وزير الخارجية سيرغي لافروف موسكو", "-f", "csv"])
+    result = runner.invoke(app, ["ner", "tag", "زار وزير الخارجية سيرغي لافروف موسكو", "--format", "csv"])
     assert result.exit_code == 0
     assert result.output.splitlines() == [
         "type,surface,canonical_key,char_start,char_end",
@@ -306,7 +308,7 @@ def test_reprocess_errors(sample_output, args, message):
 
 
 def test_runs_lists_the_history_newest_first(sample_output):
-    result = runner.invoke(app, ["runs", "--out", str(sample_output), "-f", "json"])
+    result = runner.invoke(app, ["runs", "--out", str(sample_output), "--format", "json"])
     assert result.exit_code == 0
     rows = json.loads(result.output)
     assert rows[0]["kind"] == "manual" and rows[0]["trigger"] == "cli" and rows[0]["docs_new"] == 12

@@ -182,7 +182,7 @@ def test_a_large_result_streams_in_bounded_memory(out):
     query = "SELECT range AS n, 'مرحبا ' || range AS s FROM range(3000000)"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("KHABAR_")}
     proc = subprocess.Popen(
-        [sys.executable, "-c", PEAK_RSS, KHABAR, "sql", query, "--out", str(out), "-f", "csv"],
+        [sys.executable, "-c", PEAK_RSS, KHABAR, "sql", query, "--out", str(out), "--format", "csv"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

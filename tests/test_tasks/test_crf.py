@@ -145,6 +145,7 @@ def _sample_sentences() -> list[list]:
 
 def test_array_scores_are_the_weights_of_the_feature_strings_crfsuite_would_get(model):
     import numpy
+
     extractor = CRFExtractor(model)
     chain = extractor.chain
     for tokens in _sample_sentences():
