@@ -127,7 +127,7 @@ def crf_rows(raw: Path, work: Path, workers: int, env: dict[str, str], gazetteer
     model = work / "ner.crf"
     if not model.exists():
         subprocess.run(
-            [KHABAR, "ner", "train", "--conll", str(conll), "--unlabelled", str(raw), "--out", str(model)],
+            [KHABAR, "ner", "train", "--conll", str(conll), "--unlabelled", str(raw), "--model", str(model)],
             env=env, check=True, capture_output=True,
         )  # fmt: skip
     first, s = khabar_run(raw, fresh(work, "crf"), workers, env, "--ner", "crf", "--ner-model", str(model))

@@ -64,7 +64,14 @@ LimitOpt = Annotated[
     int | None,
     typer.Option("--limit", min=0, help=f"At most this many rows (default: all; a table shows {TABLE_ROWS})"),
 ]
-AllOpt = Annotated[bool, typer.Option("--all", help="Every row, in a table too")]
+
+
+def flag(*names: str, text: str, **options: Any) -> Any:
+    """A yes/no option: given or not, so its help shows no value (Typer would show `<bool>`)."""
+    return typer.Option(*names, help=text, metavar="", **options)
+
+
+AllOpt = Annotated[bool, flag("--all", text="Every row, in a table too")]
 WorkersOpt = Annotated[
     int | None,
     typer.Option(
@@ -119,7 +126,7 @@ def _print_version(asked: bool) -> None:
 def main(
     version: Annotated[
         bool,
-        typer.Option("--version", help="Show khabar's version and exit", callback=_print_version, is_eager=True),
+        flag("--version", text="Show khabar's version and exit", callback=_print_version, is_eager=True),
     ] = False,
 ) -> None:
     from flows.prefect_api import quiet_prefect_environment
@@ -413,7 +420,7 @@ def report(
     output: OutputOpt = None,
     limit: LimitOpt = None,
     all_rows: AllOpt = False,
-    list_: Annotated[bool, typer.Option("--list", help="List the reports and exit")] = False,
+    list_: Annotated[bool, flag("--list", text="List the reports and exit")] = False,
     timeout: TimeoutOpt = None,
 ) -> None:
     """Run a named report (one .sql file in reports/) over the output tables.
@@ -550,14 +557,14 @@ def status(
 
 @app.command()
 def reprocess(
-    stale: Annotated[bool, typer.Option("--stale", help="Documents whose fingerprint is not the current one")] = False,
-    everything: Annotated[bool, typer.Option("--all", help="Every document")] = False,
+    stale: Annotated[bool, flag("--stale", text="Documents whose fingerprint is not the current one")] = False,
+    everything: Annotated[bool, flag("--all", text="Every document")] = False,
     since: Annotated[
         datetime | None, typer.Option("--since", formats=["%Y-%m-%d"], help="Documents published on or after a date")
     ] = None,
     source: Annotated[str | None, typer.Option("--source", help="Documents of one source")] = None,
     doc_ids: Annotated[list[str] | None, typer.Option("--doc-id", help="A document id (repeatable)")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be reprocessed; change nothing")] = False,
+    dry_run: Annotated[bool, flag("--dry-run", text="Print what would be reprocessed; change nothing")] = False,
     raw: RawOpt = None,
     out: OutOpt = None,
     workers: WorkersOpt = None,
@@ -664,7 +671,7 @@ def serve(
     cron: Annotated[str, typer.Option("--cron", help="When to run, as a cron expression")] = "0 2 * * *",
     timezone: Annotated[str, typer.Option("--timezone", help="Time zone of the cron expression")] = "UTC",
     print_only: Annotated[
-        bool, typer.Option("--print", help="Show the deployment, its schedule and next run times; start nothing")
+        bool, flag("--print", text="Show the deployment, its schedule and next run times; start nothing")
     ] = False,
     raw: RawOpt = None,
     out: OutOpt = None,
@@ -778,7 +785,7 @@ app.add_typer(ner_app, name="ner")
 @ner_app.command("train")
 def ner_train(
     conll: Annotated[Path, typer.Option("--conll", help="Training data: CoNLL/IOB2, one `TOKEN TAG` per line")],
-    out_model: Annotated[Path, typer.Option("--out", help="Model file to write")],
+    out_model: Annotated[Path, typer.Option("--model", help="Model file to write (what --ner-model reads)")],
     unlabelled: Annotated[
         Path | None,
         typer.Option("--unlabelled", help="Folder of raw .txt news to learn word clusters from (optional)"),
@@ -787,7 +794,7 @@ def ner_train(
 ) -> None:
     """Train the `crf` backend on a CoNLL/IOB2 corpus (word clusters come from the corpus and --unlabelled).
 
-    Example: `khabar ner train --conll train.conll --unlabelled data/raw --out models/ner.crf`
+    Example: `khabar ner train --conll train.conll --unlabelled data/raw --model models/ner.crf`
     """
     from tasks.corpus import unlabelled_sentences
     from tasks.entities.bio import ConllFormatError, read_conll
@@ -812,21 +819,21 @@ def ner_train(
 @ner_app.command("evaluate")
 def ner_evaluate(
     gold_file: Annotated[Path, typer.Option("--gold", help="Gold CoNLL/IOB2 file; its tokens are tagged as given")],
-    backend: Annotated[str, typer.Option("--backend", help="gazetteer, crf, camel or auto")] = "gazetteer",
+    ner: NerOpt = None,
     ner_model: NerModelOpt = None,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
 ) -> None:
     """Entity-level precision, recall and F1 per type and micro-averaged (seqeval, strict IOB2).
 
-    Example: `khabar ner evaluate --gold dev.conll --backend crf --ner-model models/ner.crf --format json`
+    Example: `khabar ner evaluate --gold dev.conll --ner crf --ner-model models/ner.crf --format json`
     """
     from tasks.entities.bio import ConllFormatError, read_conll
     from tasks.entities.evaluate import evaluate
 
     try:
         gold = _read_gold(gold_file, read_conll, ConllFormatError)
-        scores = evaluate(_extractor(backend, ner_model), gold)
+        scores = evaluate(_extractor(ner, ner_model), gold)
     except UserError as exc:
         raise _fail(str(exc)) from None
     if fmt is Format.json and output is None:  # the whole evaluation, as `make bench-ner` reads it
@@ -850,7 +857,7 @@ def ner_evaluate(
 @ner_app.command("tag")
 def ner_tag(
     text: Annotated[str, typer.Argument(help="Arabic text to tag")],
-    backend: Annotated[str, typer.Option("--backend", help="gazetteer, crf, camel or auto")] = "gazetteer",
+    ner: NerOpt = None,
     ner_model: NerModelOpt = None,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
@@ -865,7 +872,7 @@ def ner_tag(
     from tasks.segment import split_sentences, tokenize
 
     try:
-        extractor = _extractor(backend, ner_model)
+        extractor = _extractor(ner, ner_model)
     except UserError as exc:
         raise _fail(str(exc)) from None
     cleaned = clean_text(text)
@@ -892,12 +899,14 @@ def _read_gold(path: Path, read_conll, format_error):
     return gold
 
 
-def _extractor(backend: str, model: Path | None):
-    from tasks.entities import NerConfig, NerConfigError, load_extractor
+def _extractor(ner: str | None, model: Path | None):
+    """The entity backend as `khabar run` would choose it: options, then KHABAR_NER and KHABAR_NER_MODEL."""
+    from flows.settings import ner_config
+    from tasks.entities import NerConfigError, load_extractor
     from tasks.entities.crf import ModelFileError
 
     try:
-        return load_extractor(NerConfig(backend=backend, model=str(model) if model else None))
+        return load_extractor(ner_config(_settings(ner=ner, ner_model=model)))
     except (NerConfigError, ModelFileError) as exc:
         raise UserError(str(exc)) from None
 

@@ -180,7 +180,7 @@ def crf_model(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("ner-cli")
     conll = write_conll(folder / "train.conll")
     result = runner.invoke(
-        app, ["ner", "train", "--conll", str(conll), "--out", str(folder / "m.crf"), "--max-iterations", "40"]
+        app, ["ner", "train", "--conll", str(conll), "--model", str(folder / "m.crf"), "--max-iterations", "40"]
     )
     assert result.exit_code == 0, result.output
     assert result.output.startswith("trained on 120 sentences")
@@ -189,7 +189,7 @@ def crf_model(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_ner_evaluate_json_has_the_documented_keys(crf_model):
     conll, model = crf_model
-    args = ["ner", "evaluate", "--gold", str(conll), "--backend", "crf", "--ner-model", str(model)]
+    args = ["ner", "evaluate", "--gold", str(conll), "--ner", "crf", "--ner-model", str(model)]
     result = runner.invoke(app, [*args, "--format", "json"])
     assert result.exit_code == 0, result.output
     scores = json.loads(result.output)
@@ -218,13 +218,33 @@ def test_ner_tag_prints_entities_with_offsets():
     ("args", "message"),
     [
         (["ner", "evaluate", "--gold", "/nonexistent.conll"], "Error: no CoNLL file at /nonexistent.conll"),
-        (["ner", "tag", "نص", "--backend", "crf"], "Error: the crf backend needs a model file"),
-        (["ner", "tag", "نص", "--backend", "bert"], "Error: unknown NER backend 'bert'"),
+        (["ner", "tag", "نص", "--ner", "crf"], "Error: the crf backend needs a model file"),
+        (["ner", "tag", "نص", "--ner", "bert"], "Error: unknown NER backend 'bert'"),
     ],
 )
 def test_ner_errors_are_one_sentence(args, message):
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and result.output.startswith(message), result.output
+
+
+def test_ner_tag_and_evaluate_take_the_backend_and_model_from_the_environment_as_run_does(crf_model, monkeypatch):
+    conll, model = crf_model
+    monkeypatch.setenv("KHABAR_NER", "crf")
+    result = runner.invoke(app, ["ner", "tag", "قال رامي حداد في بغداد", "--format", "json"])
+    assert result.exit_code == 2 and result.output.startswith("Error: the crf backend needs a model file")
+    monkeypatch.setenv("KHABAR_NER_MODEL", str(model))
+    tagged = runner.invoke(app, ["ner", "tag", "قال رامي حداد في بغداد", "--format", "json"])
+    assert tagged.exit_code == 0, tagged.output
+    assert [e["surface"] for e in json.loads(tagged.output)] == ["رامي حداد", "بغداد"]
+    scores = runner.invoke(app, ["ner", "evaluate", "--gold", str(conll), "--format", "json"])
+    assert json.loads(scores.output)["backend"].startswith("crf ")
+
+
+@pytest.mark.parametrize("command", all_commands(), ids=" ".join)
+def test_help_shows_no_value_for_a_yes_no_option(command):
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    shown = [line for line in result.output.splitlines() if "<bool>" in line and "--help" not in line]
+    assert shown == []
 
 
 def test_run_with_camel_but_no_model_fails_before_any_work(tmp_path):
