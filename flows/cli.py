@@ -86,6 +86,15 @@ NerOpt = Annotated[
         show_default=False,
     ),
 ]
+LayoutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--layout",
+        help="How source and date are read from a file's path, e.g. '{date}/{source}-{n}.txt' or a regex with "
+        "named groups (env KHABAR_LAYOUT; default: a YYYY-MM-DD folder, then the source folder)",
+        show_default=False,
+    ),
+]
 NerModelOpt = Annotated[
     Path | None,
     typer.Option(
@@ -141,11 +150,16 @@ def _settings(kind: Any = None, **overrides: Any):
     try:
         return (kind or Settings)(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {_without_prefix(e['msg'])}" for e in exc.errors())
         raise UserError(f"invalid settings: {problems}") from None
     except SettingsError as exc:  # a KHABAR_* variable that should hold JSON does not
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
         raise UserError(f"invalid settings: {_env_name(str(exc))} is not valid JSON{cause}") from None
+
+
+def _without_prefix(message: str) -> str:
+    """A validator's own sentence, without the "Value error, " pydantic puts before it."""
+    return message.removeprefix("Value error, ")
 
 
 def _env_name(message: str) -> str:
@@ -182,6 +196,7 @@ def run(
     ] = None,
     ner: NerOpt = None,
     ner_model: NerModelOpt = None,
+    layout: LayoutOpt = None,
 ) -> None:
     """Process new and changed articles under the raw folder into the Parquet tables.
 
@@ -194,7 +209,13 @@ def run(
     """
     try:
         settings = _settings(
-            raw_dir=raw, out_dir=out, workers=workers, shard_size=shard_size, ner=ner, ner_model=ner_model
+            raw_dir=raw,
+            out_dir=out,
+            workers=workers,
+            shard_size=shard_size,
+            ner=ner,
+            ner_model=ner_model,
+            layout=layout,
         )
         _check_folders(settings)
         _check_ner(settings)
@@ -278,6 +299,7 @@ def _run_with_progress(settings, job_name: str = "nightly", selection=None):
             pending = None
             if job_name == "nightly":
                 pending = _pending_files(settings)
+                _warn_about_layout(settings, pending)
                 if not pending:  # nothing to read: no Prefect server, no workers
                     if server is not None:
                         server.stop()
@@ -311,6 +333,14 @@ def _run_with_progress(settings, job_name: str = "nightly", selection=None):
         finally:
             if server is not None:
                 server.stop()
+
+
+def _warn_about_layout(settings, pending) -> None:
+    from tasks.documents import layout_warning
+
+    warning = layout_warning([f.path for f in pending], settings.layout)
+    if warning:
+        error(warning, label="Warning:")
 
 
 def _pending_files(settings):
@@ -515,6 +545,7 @@ def status(
     out: OutOpt = None,
     ner: NerOpt = None,
     ner_model: NerModelOpt = None,
+    layout: LayoutOpt = None,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
 ) -> None:
@@ -532,11 +563,11 @@ def status(
     from tasks.storage import load_for_reading, read_table
 
     try:
-        settings = _settings(out_dir=out, ner=ner, ner_model=ner_model)
+        settings = _settings(out_dir=out, ner=ner, ner_model=ner_model, layout=layout)
         if not settings.out_dir.is_dir():
             raise UserError(f"no output folder at {settings.out_dir}; run `khabar run` first")
         try:
-            detail = fingerprint_detail(ner_config(settings))
+            detail = fingerprint_detail(ner_config(settings), settings.layout)
             manifest = load_for_reading(settings.out_dir)
         except (NerConfigError, OutputFolderError) as exc:
             raise UserError(str(exc)) from None
@@ -570,6 +601,7 @@ def reprocess(
     workers: WorkersOpt = None,
     ner: NerOpt = None,
     ner_model: NerModelOpt = None,
+    layout: LayoutOpt = None,
 ) -> None:
     """Recompute chosen documents with the current pipeline and replace their rows in every table at once.
 
@@ -590,7 +622,7 @@ def reprocess(
     try:
         if selection.is_empty():
             raise UserError("choose what to reprocess: --stale, --all, --since DATE, --source NAME or --doc-id ID")
-        settings = _settings(raw_dir=raw, out_dir=out, workers=workers, ner=ner, ner_model=ner_model)
+        settings = _settings(raw_dir=raw, out_dir=out, workers=workers, ner=ner, ner_model=ner_model, layout=layout)
         if not dry_run:
             _check_folders(settings)
         _check_ner(settings)
@@ -630,7 +662,7 @@ def _reprocess_plan(settings, selection):
     unknown = unknown_doc_ids(settings.out_dir, manifest, selection.doc_ids)
     if unknown:
         raise UserError(f"no document with doc_id {', '.join(unknown)}")
-    current = fingerprint_of(fingerprint_detail(ner_config(settings)))
+    current = fingerprint_of(fingerprint_detail(ner_config(settings), settings.layout))
     return readable_sources(settings.raw_dir, select_documents(settings.out_dir, manifest, selection, current))
 
 
@@ -678,6 +710,7 @@ def serve(
     workers: WorkersOpt = None,
     ner: NerOpt = None,
     ner_model: NerModelOpt = None,
+    layout: LayoutOpt = None,
 ) -> None:
     """Register the nightly deployment with a cron schedule on a Prefect server, and serve its runs.
 
@@ -690,7 +723,7 @@ def serve(
     from flows.deploy import ServerRequiredError, describe, serve_nightly
 
     try:
-        settings = _settings(raw_dir=raw, out_dir=out, workers=workers, ner=ner, ner_model=ner_model)
+        settings = _settings(raw_dir=raw, out_dir=out, workers=workers, ner=ner, ner_model=ner_model, layout=layout)
         _check_ner(settings)
         _check_cron(cron, timezone)
         if print_only:
@@ -713,9 +746,7 @@ def _check_cron(cron: str, timezone: str) -> None:
 
         CronSchedule(cron=cron, timezone=timezone)
     except PydanticError as exc:
-        first = exc.errors()[0]
-        cause = first.get("ctx", {}).get("error")  # the validator's own words, not "Value error, ..."
-        raise UserError(f"invalid schedule: {cause or first['msg']}") from None
+        raise UserError(f"invalid schedule: {_without_prefix(exc.errors()[0]['msg'])}") from None
 
 
 @app.command()

@@ -88,12 +88,13 @@ def nightly_run(
     retry_delay_s: float = 5.0,
     lock_wait_s: float = 0.0,
     max_doc_seconds: float = 300.0,
+    layout: str | None = None,
 ) -> tuple[RunSummary, list[str]]:
     """Process new and changed files under raw_dir into the tables under out_dir.
 
     Returns the summary and the entity parts the run wrote; RunFailedError when it could not run.
     """
-    run = start_run(ner, workers, max_doc_seconds)
+    run = start_run(ner, workers, max_doc_seconds, layout)
     run_id = run.run_id
     try:
         check_folders(raw_dir, out_dir)

@@ -30,6 +30,7 @@ def nightly(
     retry_delay_s: float = 5.0,
     lock_wait_s: float = 0.0,
     max_doc_seconds: float = 300.0,
+    layout: str | None = None,
 ) -> RunSummary | State:
     """Process new and changed files under raw_dir into the Parquet tables under out_dir."""
     try:
@@ -45,6 +46,7 @@ def nightly(
             retry_delay_s,
             lock_wait_s,
             max_doc_seconds,
+            layout,
         )
     except RunFailedError as exc:
         return Failed(message=str(exc))

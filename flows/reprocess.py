@@ -32,6 +32,7 @@ def reprocess(
     retry_delay_s: float = 5.0,
     lock_wait_s: float = 0.0,
     max_doc_seconds: float = 300.0,
+    layout: str | None = None,
 ) -> RunSummary | State:
     """Recompute the selected documents from their raw files with the current pipeline.
 
@@ -39,7 +40,7 @@ def reprocess(
     them; one manifest commit then swaps old for new. A document whose file is gone or changed
     keeps its old rows, and so does one that fails: nothing is lost or duplicated.
     """
-    run = start_run(ner, workers, max_doc_seconds)
+    run = start_run(ner, workers, max_doc_seconds, layout)
     try:
         check_folders(raw_dir, out_dir)
         with output_lock(out_dir, "reprocess", wait_s=lock_wait_s):

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -45,6 +45,18 @@ class Settings(ReadSettings):
     )
     shard_retry_delay_s: float = Field(5.0, ge=0, description="Seconds between shard retries")
     lock_wait_s: float = Field(0.0, ge=0, description="Seconds to wait for another run on the same output folder")
+    layout: str | None = Field(
+        None, description="How source and date are read from a file's path, e.g. '{date}/{source}-{n}.txt'"
+    )
+
+    @field_validator("layout")
+    @classmethod
+    def _layout_compiles(cls, value: str | None) -> str | None:
+        from tasks.documents import Layout
+
+        if value is not None:
+            Layout.of(value)  # LayoutError (a ValueError) names what is wrong
+        return value
 
 
 def ner_config(settings: Settings) -> NerConfig:
@@ -74,4 +86,5 @@ def flow_parameters(settings: Settings) -> dict[str, Any]:
         "max_doc_seconds": settings.max_doc_seconds,
         "retry_delay_s": settings.shard_retry_delay_s,
         "lock_wait_s": settings.lock_wait_s,
+        "layout": settings.layout,
     }

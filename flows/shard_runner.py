@@ -46,6 +46,7 @@ class RunStart:
     fingerprint: str
     fingerprint_detail: str  # JSON
     max_doc_seconds: float = 300.0
+    layout: str | None = None
     clock: float = field(default_factory=time.perf_counter)
 
     def elapsed_s(self) -> float:
@@ -76,10 +77,12 @@ class RunStart:
         )
 
 
-def start_run(ner: NerConfig | None, workers: int | None, max_doc_seconds: float = 300.0) -> RunStart:
+def start_run(
+    ner: NerConfig | None, workers: int | None, max_doc_seconds: float = 300.0, layout: str | None = None
+) -> RunStart:
     started_at = datetime.now(UTC)
     config = resolve(ner or NerConfig())
-    detail = fingerprint_detail(config)
+    detail = fingerprint_detail(config, layout)
     return RunStart(
         run_id=new_run_id(started_at),
         started_at=started_at,
@@ -88,6 +91,7 @@ def start_run(ner: NerConfig | None, workers: int | None, max_doc_seconds: float
         fingerprint=fingerprint_of(detail),
         fingerprint_detail=json.dumps(detail, sort_keys=True),
         max_doc_seconds=max_doc_seconds,
+        layout=layout,
     )
 
 
@@ -106,6 +110,7 @@ def shard_specs(
             fingerprint=run.fingerprint,
             ner=run.ner,
             max_doc_seconds=run.max_doc_seconds,
+            layout=run.layout,
         )
         for i, group in enumerate(groups)
     ]

@@ -18,17 +18,23 @@ def khabar_version() -> str:
         return "0+unknown"
 
 
-def fingerprint_detail(ner: NerConfig) -> dict[str, str]:
-    """Everything that changes a document's rows; a resolved NerConfig (not auto) is expected."""
+def fingerprint_detail(ner: NerConfig, layout: str | None = None) -> dict[str, str]:
+    """Everything that changes a document's rows; a resolved NerConfig (not auto) is expected.
+
+    The input layout is part of it only when one is set, so the default keeps the fingerprints it had.
+    """
     from tasks.entities import code_version, model_hash
 
-    return {
+    detail = {
         "khabar": khabar_version(),
         "processing": PROCESSING_VERSION,
         "ner": ner.backend + ("-int8" if ner.quantize else ""),
         "ner_version": code_version(ner),
         "ner_model": model_hash(ner),
     }
+    if layout is not None:
+        detail["layout"] = layout
+    return detail
 
 
 def fingerprint_of(detail: dict[str, str]) -> str:

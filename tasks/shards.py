@@ -37,6 +37,7 @@ class ShardSpec:
     fingerprint: str
     ner: NerConfig = field(default_factory=NerConfig)
     max_doc_seconds: float = 300.0  # a document still running after this is quarantined too_slow (0: no limit)
+    layout: str | None = None  # how source and date are read from a path (tasks.documents.Layout)
 
 
 @dataclass
@@ -194,7 +195,7 @@ def _process_shard(spec: ShardSpec) -> ShardResult:
             if digest != planned:  # rewritten since it was hashed: its document would not be the planned one
                 raise QuarantineError(CHANGED_DURING_RUN, "the file changed during the run; the next run reads it")
             with time_limit(spec.max_doc_seconds) as deadline:
-                doc = process_document(rel_path, data, extractor, deadline)
+                doc = process_document(rel_path, data, extractor, deadline, spec.layout)
         except QuarantineError as exc:
             result.outcomes.append(Outcome(rel_path, digest, None, "quarantined", exc.reason, exc.detail))
             continue

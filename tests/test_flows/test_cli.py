@@ -508,3 +508,40 @@ def test_version_names_the_installed_khabar():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.output == f"khabar {version('khabar')}\n"
+
+
+def test_run_reads_source_and_date_by_the_layout_and_warns_when_the_default_fits_no_file(tmp_path, prefect_api_url):
+    from conftest import make_raw
+
+    raw = make_raw(
+        tmp_path / "raw",
+        {
+            "2015-07-22/sabq-00012.txt": "أمطار على الرياض\nهطلت أمطار غزيرة على مدينة الرياض.\n",
+            "2015-07-23/okaz-00013.txt": "افتتاح معرض في جدة\nافتتح في جدة معرض للكتاب.\n",
+        },
+    )
+    plain = runner.invoke(app, ["run", "--raw", str(raw), "--out", str(tmp_path / "plain"), "-w", "1"])
+    assert plain.exit_code == 0, plain.output
+    assert "Warning: 2 of 2 files get no source from the default layout" in plain.output
+    layout = ["--layout", "{date}/{source}-{n}.txt"]
+    laid = runner.invoke(app, ["run", "--raw", str(raw), "--out", str(tmp_path / "laid"), "-w", "1", *layout])
+    assert laid.exit_code == 0 and "Warning" not in laid.output, laid.output
+    documents = read_all(tmp_path / "laid", "documents")
+    dates = map(str, documents.column("published_date").to_pylist())
+    found = sorted(zip(documents.column("source").to_pylist(), dates, strict=True))
+    assert found == [("okaz", "2015-07-23"), ("sabq", "2015-07-22")]
+    # The layout shapes the rows, so it is part of the fingerprint: without it these documents are stale.
+    status = runner.invoke(app, ["status", "--out", str(tmp_path / "laid"), "--format", "json"])
+    assert [row["state"] for row in json.loads(status.output)] == ["stale"]
+    same = runner.invoke(app, ["status", "--out", str(tmp_path / "laid"), "--format", "json", *layout])
+    assert [row["state"] for row in json.loads(same.output)] == ["current"]
+
+
+def test_a_bad_layout_is_one_sentence_before_any_work(tmp_path):
+    (tmp_path / "raw").mkdir()
+    result = runner.invoke(
+        app, ["run", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "o"), "--layout", "{n}"]
+    )
+    assert result.exit_code == 2
+    assert result.output == "Error: invalid settings: layout: the layout '{n}' names neither {source} nor {date}\n"
+    assert not (tmp_path / "o").exists()

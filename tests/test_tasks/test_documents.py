@@ -2,7 +2,16 @@ from datetime import date
 
 import pytest
 
-from tasks.documents import content_hash, doc_id_for, path_metadata, process_document, title_of
+from tasks.documents import (
+    Layout,
+    LayoutError,
+    content_hash,
+    doc_id_for,
+    layout_warning,
+    path_metadata,
+    process_document,
+    title_of,
+)
 from tasks.entities import load_extractor
 from tasks.quarantine import EMPTY_TEXT, QuarantineError
 
@@ -21,6 +30,47 @@ from tasks.quarantine import EMPTY_TEXT, QuarantineError
 )
 def test_path_metadata(path, source, published):
     assert path_metadata(path) == (source, published)
+
+
+@pytest.mark.parametrize(
+    ("layout", "path", "source", "published"),
+    [
+        ("{date}/{source}-{n}.txt", "2015-07-22/sabq-00012.txt", "sabq", date(2015, 7, 22)),  # SaudiNewsNet
+        ("{date}/{source}-{n}.txt", "2015-07-22/al-madina-7.txt", "al-madina", date(2015, 7, 22)),
+        ("{source}/{year}/{month}/{day}/*.txt", "okaz/2015/7/2/story.txt", "okaz", date(2015, 7, 2)),
+        ("{source}/{date}/*", "okaz/2015-07-02/x.txt", "okaz", date(2015, 7, 2)),
+        ("*/{source}/{year}{month}{day}-*.txt", "ar/spa/20150722-1.txt", "spa", date(2015, 7, 22)),
+        (r"(?P<source>[a-z]+)_(?P<date>\d{4}-\d{2}-\d{2})\.txt", "sabq_2015-07-22.txt", "sabq", date(2015, 7, 22)),
+        ("{date}/{source}-{n}.txt", "2015-02-30/sabq-1.txt", "sabq", None),  # not a real date
+        ("{date}/{source}-{n}.txt", "notes/readme.txt", None, None),  # a file the layout does not describe
+    ],
+)
+def test_a_layout_reads_source_and_date_from_the_path(layout, path, source, published):
+    assert path_metadata(path, layout) == (source, published)
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        ("{n}.txt", "the layout '{n}.txt' names neither {source} nor {date}"),
+        ("(?P<source>[a-z", "the layout '(?P<source>[a-z' is not a valid pattern (unterminated character set"),
+        ("{year}/{source}.txt", "the layout '{year}/{source}.txt' has {year} without {month} and {day}"),
+    ],
+)
+def test_a_bad_layout_is_one_sentence(layout, message):
+    with pytest.raises(LayoutError) as caught:
+        Layout.of(layout)
+    assert str(caught.value).startswith(message)
+
+
+def test_a_layout_that_fits_few_files_is_warned_about():
+    saudinewsnet = [f"2015-07-22/sabq-{i:05d}.txt" for i in range(10)]
+    assert layout_warning(saudinewsnet, None) == (
+        "10 of 10 files get no source from the default layout (a YYYY-MM-DD folder, then a source folder); "
+        "describe how your files are named with --layout, for example '{date}/{source}-{n}.txt'"
+    )
+    assert layout_warning(saudinewsnet, "{date}/{source}-{n}.txt") is None
+    assert layout_warning(["2026-11-01/wahat/a.txt", "b.txt"], None) is None  # not most of them
 
 
 def test_title_is_the_first_non_empty_line():
