@@ -197,6 +197,10 @@ def run(
     ner: NerOpt = None,
     ner_model: NerModelOpt = None,
     layout: LayoutOpt = None,
+    dry_run: Annotated[
+        bool, flag("--dry-run", text="Say what the run would read, skip and quarantine unread; touch nothing")
+    ] = False,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Process new and changed articles under the raw folder into the Parquet tables.
 
@@ -205,7 +209,7 @@ def run(
     files were quarantined (see the files table); 1 when a shard failed (its files are retried by
     the next run) or another run holds the output folder; 2 for bad options.
 
-    Example: `khabar run --raw data/raw --out data/processed --workers 2`
+    Example: `khabar run --raw data/raw --out data/processed --workers 2`, or `khabar run --dry-run`
     """
     try:
         settings = _settings(
@@ -217,6 +221,9 @@ def run(
             ner_model=ner_model,
             layout=layout,
         )
+        if dry_run:
+            _print_dry_run(settings, fmt)
+            return
         _check_folders(settings)
         _check_ner(settings)
         summary = _run_with_progress(settings)
@@ -333,6 +340,42 @@ def _run_with_progress(settings, job_name: str = "nightly", selection=None):
         finally:
             if server is not None:
                 server.stop()
+
+
+def _raw_status(settings):
+    from tasks.manifest import OutputFolderError
+    from tasks.runlog import raw_status
+
+    if not settings.raw_dir.is_dir():
+        raise UserError(f"the raw folder {settings.raw_dir} does not exist or is not a folder")
+    try:
+        return raw_status(settings.raw_dir, settings.out_dir)
+    except OutputFolderError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _print_dry_run(settings, fmt: Format) -> None:
+    """What `khabar run` would do now, from a look at the folders (no file is read, nothing written)."""
+    changes = _raw_status(settings)
+    too_large = [s for s in changes.to_read if s.size_bytes > settings.max_file_bytes]
+    rows = [
+        ("new", "read", changes.new),
+        ("changed", "read again", changes.changed),
+        ("failed last time", "read again", changes.retried),
+        ("too large", f"quarantined unread (over {settings.max_file_bytes:,} bytes)", too_large),
+        ("unchanged", "skipped", changes.unchanged),
+    ]
+    table = [(what, action, len(files), files[0].path if files else None) for what, action, files in rows]
+    table.append(
+        ("gone since the last run", "their documents stay", len(changes.missing), next(iter(changes.missing), None))
+    )
+    if fmt is Format.table:
+        bold_line(
+            f"khabar run would read {plural(len(changes.to_read), 'file')}",
+            f" under {settings.raw_dir}; nothing was read or written",
+        )
+        _warn_about_layout(settings, changes.to_read)
+    Shown(fmt, all_rows=True).write(Result.of_rows(["files", "then", "count", "first"], table))
 
 
 def _warn_about_layout(settings, pending) -> None:
@@ -542,6 +585,7 @@ def _silence_stdout() -> None:
 
 @app.command()
 def status(
+    raw: RawOpt = None,
     out: OutOpt = None,
     ner: NerOpt = None,
     ner_model: NerModelOpt = None,
@@ -549,7 +593,8 @@ def status(
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
 ) -> None:
-    """How many documents are current under the pipeline's fingerprint now, and how many are stale.
+    """What changed in the raw folder since the last run, and how many documents are current under
+    the pipeline's fingerprint now, and how many are stale.
 
     A document is stale when its rows were made by another khabar version, processing version,
     entity backend, model or gazetteer; `khabar reprocess --stale` brings them current.
@@ -563,7 +608,7 @@ def status(
     from tasks.storage import load_for_reading, read_table
 
     try:
-        settings = _settings(out_dir=out, ner=ner, ner_model=ner_model, layout=layout)
+        settings = _settings(raw_dir=raw, out_dir=out, ner=ner, ner_model=ner_model, layout=layout)
         if not settings.out_dir.is_dir():
             raise UserError(f"no output folder at {settings.out_dir}; run `khabar run` first")
         try:
@@ -581,6 +626,14 @@ def status(
     n_current = counts.get(current, 0)
     rows = [(fp, n, "current" if fp == current else "stale") for fp, n in sorted(counts.items())]
     if fmt is Format.table and output is None:
+        if settings.raw_dir.is_dir():
+            changes = _raw_status(settings)
+            stdout.print(
+                f"raw folder {settings.raw_dir} since the last run: {len(changes.new)} new, "
+                f"{len(changes.changed)} changed, {len(changes.retried)} failed last time, "
+                f"{len(changes.missing)} gone, {len(changes.unchanged)} unchanged"
+                + (" (`khabar run --dry-run` lists them)" if changes.to_read or changes.missing else "")
+            )
         stdout.print(f"fingerprint now: {current} ({', '.join(f'{k} {v[:12]}' for k, v in detail.items())})")
         stdout.print(f"documents: {len(docs)} ({n_current} current, {len(docs) - n_current} stale)")
     Shown(fmt, output, all_rows=True).write(Result.of_rows(["fingerprint", "documents", "state"], rows))

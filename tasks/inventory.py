@@ -91,15 +91,43 @@ def _scan(folder: str, prefix: str, found: list[FileStat]) -> None:
                 found.append(FileStat(stored_path(prefix + entry.name), st.st_size, st.st_mtime_ns // 1000))
 
 
-def files_to_read(scanned: Iterable[FileStat], previous: dict[str, FileRecord]) -> list[FileStat]:
+@dataclass(frozen=True)
+class RawChanges:
+    """The raw folder against the files table of the last run: what the next run reads, and the rest."""
+
+    new: list[FileStat]
+    changed: list[FileStat]  # size or mtime differ from the last run's
+    retried: list[FileStat]  # unchanged, but their shard failed last time
+    unchanged: list[FileStat]
+    missing: list[str]  # seen by the last run, gone from the raw folder now
+
+    @property
+    def to_read(self) -> list[FileStat]:
+        return sorted([*self.new, *self.changed, *self.retried], key=lambda s: s.path)
+
+
+def raw_changes(scanned: Iterable[FileStat], previous: Mapping[str, FileRecord]) -> RawChanges:
+    changes = RawChanges([], [], [], [], [])
+    seen = set()
+    for stat in scanned:
+        seen.add(stat.path)
+        prev = previous.get(stat.path)
+        if prev is None:
+            changes.new.append(stat)
+        elif (prev.size_bytes, prev.mtime_us) != (stat.size_bytes, stat.mtime_us):
+            changes.changed.append(stat)
+        elif prev.status == "failed":
+            changes.retried.append(stat)
+        else:
+            changes.unchanged.append(stat)
+    last_run = max((r.last_seen_run_id for r in previous.values()), default=None)
+    changes.missing.extend(sorted(p for p, r in previous.items() if p not in seen and r.last_seen_run_id == last_run))
+    return changes
+
+
+def files_to_read(scanned: Iterable[FileStat], previous: Mapping[str, FileRecord]) -> list[FileStat]:
     """New files, files whose size or mtime changed, and files whose shard failed last time."""
-    return [
-        stat
-        for stat in scanned
-        if (prev := previous.get(stat.path)) is None
-        or (prev.size_bytes, prev.mtime_us) != (stat.size_bytes, stat.mtime_us)
-        or prev.status == "failed"
-    ]
+    return raw_changes(scanned, previous).to_read
 
 
 def read_facts(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from schemas import FILES, QUARANTINE, RUNS
-from tasks.inventory import FileRecord, FileStat
+from tasks.inventory import FileRecord, FileStat, RawChanges
 from tasks.manifest import Manifest, Part
 from tasks.quarantine import CONTENT_REASONS
 from tasks.storage import read_table, to_arrow, write_part
@@ -68,12 +68,17 @@ def _read_state(out_dir: str | Path, manifest: Manifest) -> State:
 def pending_files(raw_dir: str | Path, out_dir: str | Path) -> list[FileStat]:
     """The files the next run would read (new, changed, or failed last time), from a look at the
     folders without the lock: a run with none to read needs no workers and no Prefect server."""
-    from tasks.inventory import files_to_read, scan_raw
+    return raw_status(raw_dir, out_dir).to_read
+
+
+def raw_status(raw_dir: str | Path, out_dir: str | Path) -> RawChanges:
+    """The raw folder against the last run's files table (all new before the first run); reads no file."""
+    from tasks.inventory import raw_changes, scan_raw
     from tasks.storage import load_for_reading
 
     if not Path(out_dir).is_dir():
-        return scan_raw(raw_dir)
-    return files_to_read(scan_raw(raw_dir), load_state(out_dir, load_for_reading(out_dir)).files)
+        return raw_changes(scan_raw(raw_dir), {})
+    return raw_changes(scan_raw(raw_dir), load_state(out_dir, load_for_reading(out_dir)).files)
 
 
 def write_files_table(out_dir: str | Path, run_id: str, records: list[FileRecord]) -> Part:

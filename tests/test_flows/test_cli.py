@@ -545,3 +545,32 @@ def test_a_bad_layout_is_one_sentence_before_any_work(tmp_path):
     assert result.exit_code == 2
     assert result.output == "Error: invalid settings: layout: the layout '{n}' names neither {source} nor {date}\n"
     assert not (tmp_path / "o").exists()
+
+
+def test_run_dry_run_and_status_say_what_changed_in_the_raw_folder_and_touch_nothing(sample_output, tmp_path):
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    shutil.copytree(sample_output.parent / "raw", raw)  # copies keep their mtimes: unchanged to khabar
+    shutil.copytree(sample_output, out)
+    files = sorted(p for p in raw.rglob("*.txt"))
+    files[0].unlink()
+    files[1].write_text("خبر معدل\nنص جديد.\n", encoding="utf-8")
+    (raw / "2026-11-09" / "new-source").mkdir(parents=True)
+    (raw / "2026-11-09" / "new-source" / "fresh.txt").write_text("خبر جديد\nنص.\n", encoding="utf-8")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    result = runner.invoke(app, ["run", "--dry-run", "--raw", str(raw), "--out", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    counts = {row["files"]: row["count"] for row in json.loads(result.output)}
+    assert counts == {
+        "new": 1,
+        "changed": 1,
+        "failed last time": 0,
+        "too large": 0,
+        "unchanged": len(files) - 2,
+        "gone since the last run": 1,
+    }
+    status = runner.invoke(app, ["status", "--raw", str(raw), "--out", str(out)])
+    assert status.output.startswith(
+        f"raw folder {raw} since the last run: 1 new, 1 changed, 0 failed last time, 1 gone, {len(files) - 2} unchanged"
+    )
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing written

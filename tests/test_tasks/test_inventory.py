@@ -12,6 +12,7 @@ from tasks.inventory import (
     files_to_read,
     next_files_table,
     plan_documents,
+    raw_changes,
     read_facts,
     scan_raw,
     split_into_shards,
@@ -212,3 +213,26 @@ def test_facts_read_ahead_are_reused_only_for_an_unchanged_file(tmp_path):
     facts = {f.stat.path: f for f in read_facts(raw, scan_raw(raw), max_bytes=100, known=ahead)}
     assert facts["same.txt"].content_hash == "hash known ahead"  # same size and mtime: not read again
     assert facts["changed.txt"].content_hash == content_hash("نص جديد أطول".encode())
+
+
+def test_raw_changes_sort_the_folder_against_the_last_run():
+    previous = {
+        "same.txt": record("same.txt", size=3, mtime=10, run="r2"),
+        "edited.txt": record("edited.txt", size=3, mtime=10, run="r2"),
+        "failed.txt": record("failed.txt", status="failed", run="r2"),
+        "gone.txt": record("gone.txt", run="r2"),
+        "gone-long-ago.txt": record("gone-long-ago.txt", run="r1"),
+    }
+    scanned = [
+        FileStat("edited.txt", 4, 10),
+        FileStat("failed.txt", 1, 1),
+        FileStat("fresh.txt", 1, 1),
+        FileStat("same.txt", 3, 10),
+    ]
+    changes = raw_changes(scanned, previous)
+    assert [s.path for s in changes.new] == ["fresh.txt"]
+    assert [s.path for s in changes.changed] == ["edited.txt"]
+    assert [s.path for s in changes.retried] == ["failed.txt"]
+    assert [s.path for s in changes.unchanged] == ["same.txt"]
+    assert changes.missing == ["gone.txt"]  # not the file already gone before the last run
+    assert [s.path for s in changes.to_read] == ["edited.txt", "failed.txt", "fresh.txt"]
