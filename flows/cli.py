@@ -145,13 +145,15 @@ def main(
 
 def _settings(kind: Any = None, **overrides: Any):
     """Settings from defaults, KHABAR_* variables and these options; UserError for any bad value."""
-    from flows.settings import Settings
+    from flows.settings import ProjectFileError, Settings
 
     try:
         return (kind or Settings)(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {_without_prefix(e['msg'])}" for e in exc.errors())
         raise UserError(f"invalid settings: {problems}") from None
+    except ProjectFileError as exc:
+        raise UserError(f"invalid settings: {exc}") from None
     except SettingsError as exc:  # a KHABAR_* variable that should hold JSON does not
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
         raise UserError(f"invalid settings: {_env_name(str(exc))} is not valid JSON{cause}") from None
@@ -823,6 +825,34 @@ def server(
     # This process becomes the server (no child left behind when it is stopped or killed).
     sys.stderr.flush()
     os.execve(prefect, [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env)
+
+
+@app.command()
+def config(fmt: FormatOpt = Format.table, output: OutputOpt = None) -> None:
+    """Every setting, its value, and where it came from.
+
+    Later sources win: the default, then khabar.toml in the working folder (or [tool.khabar] in its
+    pyproject.toml), then a KHABAR_* variable, then a command's own option.
+
+    Example: `khabar config`
+    """
+    from flows.settings import Settings, read_project_file
+
+    try:
+        settings = _settings()
+        project_file, in_file = read_project_file(Path.cwd())
+    except UserError as exc:
+        raise _fail(str(exc)) from None
+    rows = []
+    for name, field in Settings.model_fields.items():
+        variable = f"KHABAR_{name.upper()}"
+        origin = variable if variable in os.environ else str(project_file) if name in in_file else "default"
+        value = getattr(settings, name)
+        shown = (
+            None if value is None else json.dumps([str(v) for v in value]) if isinstance(value, tuple) else str(value)
+        )
+        rows.append((name, shown, origin, field.description))
+    Shown(fmt, output, all_rows=True).write(Result.of_rows(["setting", "value", "from", "meaning"], rows))
 
 
 @app.command()

@@ -7,10 +7,50 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 if TYPE_CHECKING:
     from tasks.entities import NerConfig
+
+
+PROJECT_FILE = "khabar.toml"
+
+
+class ProjectFileError(SettingsError):
+    """A project file that is not TOML, or names a setting khabar does not have."""
+
+
+def read_project_file(folder: Path) -> tuple[Path | None, dict[str, Any]]:
+    """The settings of khabar.toml in a folder, else of [tool.khabar] in its pyproject.toml: (file, values)."""
+    import tomllib
+
+    for path, table in ((folder / PROJECT_FILE, ()), (folder / "pyproject.toml", ("tool", "khabar"))):
+        if not path.is_file():
+            continue
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ProjectFileError(f"{path} is not readable TOML ({exc})") from None
+        for key in table:
+            values = values.get(key, {})
+        if values or not table:
+            unknown = sorted(set(values) - set(Settings.model_fields))
+            if unknown:
+                raise ProjectFileError(f"{path} names settings khabar does not have: {', '.join(unknown)}")
+            return path, values
+    return None, {}
+
+
+class _ProjectFile(PydanticBaseSettingsSource):
+    """Settings from the project file in the working folder (see read_project_file)."""
+
+    def __call__(self) -> dict[str, Any]:
+        _, values = read_project_file(Path.cwd())
+        return {k: v for k, v in values.items() if k in self.settings_cls.model_fields}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:  # not used by __call__
+        return None, field_name, False
 
 
 class ReadSettings(BaseSettings):
@@ -18,6 +58,18 @@ class ReadSettings(BaseSettings):
     does not stop a query."""
 
     model_config = SettingsConfigDict(env_prefix="KHABAR_", extra="forbid")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Options win over KHABAR_* variables, which win over the project file, which wins over defaults."""
+        return init_settings, env_settings, _ProjectFile(settings_cls)
 
     out_dir: Path = Field(Path("data/processed"), description="Folder of the Parquet tables, one sub-folder per table")
     sql_memory_limit: str = Field("2GB", description="DuckDB memory for one query (it spills beyond it)")

@@ -574,3 +574,42 @@ def test_run_dry_run_and_status_say_what_changed_in_the_raw_folder_and_touch_not
         f"raw folder {raw} since the last run: 1 new, 1 changed, 0 failed last time, 1 gone, {len(files) - 2} unchanged"
     )
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing written
+
+
+def test_project_file_settings_yield_to_the_environment_and_to_options(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KHABAR_WORKERS", raising=False)
+    monkeypatch.delenv("KHABAR_OUT_DIR", raising=False)
+    (tmp_path / "khabar.toml").write_text('out_dir = "from-file"\nworkers = 3\nner = "crf"\n', encoding="utf-8")
+    monkeypatch.setenv("KHABAR_WORKERS", "1")
+    rows = json.loads(runner.invoke(app, ["config", "--format", "json"]).output)
+    seen = {r["setting"]: (r["value"], r["from"]) for r in rows}
+    assert seen["out_dir"] == ("from-file", str(tmp_path / "khabar.toml"))
+    assert seen["workers"] == ("1", "KHABAR_WORKERS")
+    assert seen["shard_size"] == ("500", "default")
+    # An option wins over the file: the crf backend named there needs a model, the option's gazetteer none.
+    tagged = runner.invoke(app, ["ner", "tag", "زار الوفد الرياض", "--format", "csv"])
+    assert tagged.exit_code == 2 and tagged.output.startswith("Error: the crf backend needs a model file")
+    assert runner.invoke(app, ["ner", "tag", "زار الوفد الرياض", "--ner", "gazetteer"]).exit_code == 0
+    sql = runner.invoke(app, ["sql", "SELECT 1"])  # out_dir from the file
+    assert sql.output.startswith("Error: no output folder at from-file; run `khabar run` first")
+
+
+def test_pyproject_tool_khabar_is_read_and_a_bad_project_file_is_one_sentence(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KHABAR_SHARD_SIZE", raising=False)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.khabar]\nshard_size = 50\n')
+    rows = json.loads(runner.invoke(app, ["config", "--format", "json"]).output)
+    assert {r["setting"]: r["value"] for r in rows}["shard_size"] == "50"
+    (tmp_path / "khabar.toml").write_text("workrs = 3\n")  # khabar.toml comes first
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == 2
+    assert (
+        result.output
+        == f"Error: invalid settings: {tmp_path / 'khabar.toml'} names settings khabar does not have: workrs\n"
+    )
+    (tmp_path / "khabar.toml").write_text("workers = \n")
+    broken = runner.invoke(app, ["run"])
+    assert broken.exit_code == 2 and broken.output.startswith(
+        f"Error: invalid settings: {tmp_path / 'khabar.toml'} is not readable TOML"
+    )
