@@ -16,16 +16,19 @@ from pydantic_settings import SettingsError
 
 from flows.output import (
     TABLE_ROWS,
+    Chatter,
     Format,
     OutputError,
     Result,
     bold_line,
     error,
+    info,
     plural,
     stderr,
     stdout,
     write_result,
 )
+from flows.output import warning as output_warning
 
 _IMPORTED_AT = time.time()
 
@@ -33,7 +36,7 @@ app = typer.Typer(
     name="khabar",
     help="khabar: batch ETL for Arabic news. Raw .txt articles in, Parquet tables out, DuckDB reports on top.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
@@ -137,9 +140,18 @@ def main(
         bool,
         flag("--version", text="Show khabar's version and exit", callback=_print_version, is_eager=True),
     ] = False,
+    verbose: Annotated[bool, flag("--verbose", "-v", text="Stream the run's Prefect logs to the console")] = False,
+    quiet: Annotated[
+        bool, flag("--quiet", "-q", text="Print only errors (and the rows a command was asked for)")
+    ] = False,
 ) -> None:
     from flows.prefect_api import quiet_prefect_environment
 
+    if verbose and quiet:
+        raise _fail("choose --verbose or --quiet, not both")
+    if verbose:  # before Prefect is imported: it reads its logging settings then
+        os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "INFO"
+    Chatter.quiet = quiet
     quiet_prefect_environment()
 
 
@@ -293,6 +305,7 @@ def _run_with_progress(settings, job_name: str = "nightly", selection=None):
         TimeElapsedColumn(),
         console=stderr,
         transient=False,
+        disable=Chatter.quiet,
     )
     with interrupt.handle_signals(), bar:
         job = bar.add_task("starting Prefect", total=None, docs=0)
@@ -385,7 +398,7 @@ def _warn_about_layout(settings, pending) -> None:
 
     warning = layout_warning([f.path for f in pending], settings.layout)
     if warning:
-        error(warning, label="Warning:")
+        output_warning(warning)
 
 
 def _pending_files(settings):
@@ -420,14 +433,14 @@ def _print_summary(s, out_dir: Path) -> None:
         f"khabar {s.kind} run {s.run_id}",
         f": {s.status} in {waited:.1f} s (start-up {startup:.1f} s, run {s.duration_s:.1f} s)",
     )
-    stdout.print(
+    info(
         f"  files: {s.files_seen} seen, {s.files_read} read (new or changed); "
         f"documents: {s.docs_new} new, {s.docs_skipped} skipped, {s.docs_failed} failed"
     )
     if s.files_quarantined:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(s.quarantined.items()))
-        stdout.print(f"  quarantined: {s.files_quarantined} ({reasons}); see the files table")
-    stdout.print(
+        info(f"  quarantined: {s.files_quarantined} ({reasons}); see the files table")
+    info(
         f"  written: {s.n_tokens} tokens, {s.n_entities} entities "
         f"in {plural(s.n_shards, 'shard')} on {plural(s.workers, 'worker')} ({s.shard_seconds:.1f} s of shard work)"
         f" -> {out_dir}"
@@ -630,14 +643,14 @@ def status(
     if fmt is Format.table and output is None:
         if settings.raw_dir.is_dir():
             changes = _raw_status(settings)
-            stdout.print(
+            info(
                 f"raw folder {settings.raw_dir} since the last run: {len(changes.new)} new, "
                 f"{len(changes.changed)} changed, {len(changes.retried)} failed last time, "
                 f"{len(changes.missing)} gone, {len(changes.unchanged)} unchanged"
                 + (" (`khabar run --dry-run` lists them)" if changes.to_read or changes.missing else "")
             )
-        stdout.print(f"fingerprint now: {current} ({', '.join(f'{k} {v[:12]}' for k, v in detail.items())})")
-        stdout.print(f"documents: {len(docs)} ({n_current} current, {len(docs) - n_current} stale)")
+        info(f"fingerprint now: {current} ({', '.join(f'{k} {v[:12]}' for k, v in detail.items())})")
+        info(f"documents: {len(docs)} ({n_current} current, {len(docs) - n_current} stale)")
     Shown(fmt, output, all_rows=True).write(Result.of_rows(["fingerprint", "documents", "state"], rows))
 
 
@@ -686,7 +699,7 @@ def reprocess(
             _print_plan(planned, selection)
             return
         if not planned[0]:
-            stdout.print(f"nothing to reprocess: no {selection.describe()} can be recomputed")
+            info(f"nothing to reprocess: no {selection.describe()} can be recomputed")
             return
         summary = _run_with_progress(settings, "reprocess", selection)
     except UserError as exc:
@@ -723,13 +736,13 @@ def _reprocess_plan(settings, selection):
 
 def _print_plan(planned, selection) -> None:
     ready, missing = planned
-    stdout.print(
+    info(
         f"would reprocess {len(ready)} {selection.describe()}; {len(missing)} more cannot be (raw file gone or changed)"
     )
     for c in ready[:20]:
-        stdout.print(f"  {c.doc_id}  {c.path}  (fingerprint {c.fingerprint})")
+        info(f"  {c.doc_id}  {c.path}  (fingerprint {c.fingerprint})")
     if len(ready) > 20:
-        stdout.print(f"  ... and {len(ready) - 20} more")
+        info(f"  ... and {len(ready) - 20} more")
 
 
 @app.command()
@@ -878,11 +891,11 @@ def check(out: OutOpt = None) -> None:
         error(f"{problem.table}: {problem.path}: {problem.message}", label="problem")
     counts = ", ".join(f"{name} {n}" for name, n in result.rows.items())
     if result.problems:
-        stdout.print(f"{plural(len(result.problems), 'problem')}; rows read: {counts or 'none'}")
+        info(f"{plural(len(result.problems), 'problem')}; rows read: {counts or 'none'}")
         raise typer.Exit(1)
-    stdout.print(f"ok: {counts}")
+    info(f"ok: {counts}")
     if result.leftovers:
-        stdout.print(
+        info(
             f"{plural(result.leftovers, 'file')} left by earlier runs (replaced or never committed); "
             "the next run deletes them"
         )
@@ -923,7 +936,7 @@ def ner_train(
             report = train(gold, out_model, unlabelled=extra, max_iterations=max_iterations)
     except UserError as exc:
         raise _fail(str(exc)) from None
-    stdout.print(
+    info(
         f"trained on {report.n_sentences} sentences ({report.n_tokens} tokens), "
         f"{report.n_unlabelled_sentences} unlabelled sentences, {report.vocabulary} clustered words "
         f"in {report.seconds:.1f} s -> {report.path} (sha256 {report.model_hash[:12]})"
@@ -962,7 +975,7 @@ def ner_evaluate(
         Result.of_rows(columns, rows), title=f"{scores.backend} on {gold_file.name}"
     )
     if fmt is Format.table and output is None:
-        stdout.print(
+        info(
             f"{scores.n_sentences} sentences, {scores.n_tokens} tokens in {scores.seconds:.2f} s "
             f"({scores.n_tokens / max(scores.seconds, 1e-9):,.0f} words/s)"
         )

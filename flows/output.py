@@ -63,13 +63,31 @@ class Result:
         return cls(list(columns), [pa.RecordBatch.from_arrays(arrays, names=list(columns))])
 
 
+class Chatter:
+    """-q/--quiet: progress, summaries and warnings are left out; errors and the rows asked for are not."""
+
+    quiet = False
+
+
 def error(message: str, label: str = "Error:") -> None:
     """One line on stderr: a bold red label, then the message as plain text."""
     stderr.print(Text.assemble((label, "bold red"), " ", message))
 
 
+def warning(message: str) -> None:
+    if not Chatter.quiet:
+        error(message, label="Warning:")
+
+
+def info(text: str) -> None:
+    """A line of what a command did (a summary, a plan), left out with -q."""
+    if not Chatter.quiet:
+        stdout.print(text)
+
+
 def bold_line(head: str, rest: str = "") -> None:
-    stdout.print(Text.assemble((head, "bold"), rest))
+    if not Chatter.quiet:
+        stdout.print(Text.assemble((head, "bold"), rest))
 
 
 def plural(n: int, noun: str) -> str:

@@ -243,7 +243,8 @@ def test_ner_tag_and_evaluate_take_the_backend_and_model_from_the_environment_as
 @pytest.mark.parametrize("command", all_commands(), ids=" ".join)
 def test_help_shows_no_value_for_a_yes_no_option(command):
     result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
-    shown = [line for line in result.output.splitlines() if "<bool>" in line and "--help" not in line]
+    typers_own = ("--help", "--install-completion", "--show-completion")  # options Typer adds, not khabar
+    shown = [line for line in result.output.splitlines() if "<bool>" in line and not any(o in line for o in typers_own)]
     assert shown == []
 
 
@@ -613,3 +614,25 @@ def test_pyproject_tool_khabar_is_read_and_a_bad_project_file_is_one_sentence(tm
     assert broken.exit_code == 2 and broken.output.startswith(
         f"Error: invalid settings: {tmp_path / 'khabar.toml'} is not readable TOML"
     )
+
+
+def test_quiet_prints_nothing_but_errors_and_verbose_streams_prefect_logs(tmp_path, prefect_api_url):
+    from fixtures.make_sample_corpus import write_corpus
+
+    write_corpus(tmp_path / "raw")
+    folders = ["--raw", str(tmp_path / "raw"), "-w", "1"]
+    quiet = runner.invoke(app, ["-q", "run", *folders, "--out", str(tmp_path / "q")])
+    assert quiet.exit_code == 0 and quiet.output == "", quiet.output
+    assert read_all(tmp_path / "q", "documents").num_rows == 12
+    assert runner.invoke(app, ["-q", "run", "--raw", str(tmp_path / "nope")]).output.startswith("Error: the raw folder")
+    # Prefect reads its logging settings when imported, which this process did long ago: a fresh khabar.
+    loud = khabar("-v", "run", *folders, "--out", str(tmp_path / "v"), PREFECT_API_URL=prefect_api_url)
+    assert loud.returncode == 0, loud.stderr
+    assert "Finished in state Completed()" in loud.stdout + loud.stderr  # Prefect's own log line
+    both = runner.invoke(app, ["-q", "-v", "status"])
+    assert both.exit_code == 2 and both.output.startswith("Error: choose --verbose or --quiet, not both")
+
+
+def test_shell_completion_script_names_khabar():
+    result = runner.invoke(app, ["--show-completion", "bash"])
+    assert result.exit_code == 0 and "_KHABAR_COMPLETE" in result.output
