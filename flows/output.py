@@ -17,16 +17,15 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from reports.query import python_values
+if TYPE_CHECKING:  # pyarrow is imported when rows are written: a khabar command starts without it
+    import pyarrow as pa
 
 stdout = Console(soft_wrap=True, markup=False, highlight=False, emoji=False)
 stderr = Console(stderr=True, soft_wrap=True, markup=False, highlight=False, emoji=False)
@@ -58,6 +57,8 @@ class Result:
     @classmethod
     def of_rows(cls, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Result:
         """A small result built in Python (status, ner tag): one batch, types inferred from the values."""
+        import pyarrow as pa
+
         rows = list(rows)
         arrays = [pa.array([row[i] for row in rows]) for i in range(len(columns))]
         return cls(list(columns), [pa.RecordBatch.from_arrays(arrays, names=list(columns))])
@@ -174,11 +175,15 @@ def _limited(batches: Iterator[pa.RecordBatch], limit: int | None) -> Iterator[p
 
 
 def _rows(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[Any, ...]]:
+    from reports.query import python_values
+
     for batch in batches:
         yield from zip(*(python_values(column) for column in batch.columns), strict=True)
 
 
 def _is_number(data_type: pa.DataType) -> bool:
+    import pyarrow as pa
+
     return pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or pa.types.is_decimal(data_type)
 
 
@@ -235,6 +240,9 @@ def _write_ndjson(columns: Sequence[str], rows: Iterable[tuple[Any, ...]], out: 
 
 
 def _write_parquet(columns: Sequence[str], batches: Iterable[pa.RecordBatch], out: IO[bytes]) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     n = 0
     writer = None
     for batch in batches:

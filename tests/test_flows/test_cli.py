@@ -50,8 +50,10 @@ def all_commands() -> list[list[str]]:
 
 def test_the_command_list_is_complete():
     names = {" ".join(c) for c in all_commands()}
-    assert {"run", "sql", "report", "status", "check", "reprocess", "runs", "serve", "server", "ner train"} <= names
-    assert len(names) == 12
+    assert names == {
+        *("run", "sql", "report", "status", "runs", "config", "check", "reprocess", "serve", "server"),
+        *("ner train", "ner evaluate", "ner tag"),
+    }
 
 
 @pytest.mark.parametrize("command", all_commands(), ids=" ".join)
@@ -636,3 +638,11 @@ def test_quiet_prints_nothing_but_errors_and_verbose_streams_prefect_logs(tmp_pa
 def test_shell_completion_script_names_khabar():
     result = runner.invoke(app, ["--show-completion", "bash"])
     assert result.exit_code == 0 and "_KHABAR_COMPLETE" in result.output
+
+
+def test_the_command_line_starts_without_importing_the_heavy_libraries():
+    """Every command starts with this import: a no-op run must not pay for DuckDB, pandas or Prefect."""
+    heavy = ("duckdb", "pandas", "pyarrow", "prefect", "torch", "camel_tools")
+    probe = f"import sys, flows.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

@@ -1,0 +1,296 @@
+"""Commands that read the tables: sql, report, status, runs, config, check."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.cli.common import (
+    AllOpt,
+    FormatOpt,
+    LayoutOpt,
+    LimitOpt,
+    NerModelOpt,
+    NerOpt,
+    OutOpt,
+    OutputOpt,
+    RawOpt,
+    Shown,
+    TimeoutOpt,
+    UserError,
+    app,
+    build_read_settings,
+    build_settings,
+    fail,
+    flag,
+)
+from flows.cli.run import raw_status_of
+from flows.output import (
+    Format,
+    Result,
+    error,
+    info,
+    plural,
+)
+
+
+@app.command()
+def sql(
+    query: Annotated[
+        str | None,
+        typer.Argument(
+            help="One SELECT statement over the views documents, sentences, tokens, entities, files, quarantine "
+            "and runs; - reads it from stdin",
+            show_default=False,
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Read the statement from this file", show_default=False)
+    ] = None,
+    out: OutOpt = None,
+    fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
+    limit: LimitOpt = None,
+    all_rows: AllOpt = False,
+    timeout: TimeoutOpt = None,
+) -> None:
+    """Run an ad-hoc read-only SQL query with DuckDB over the output tables.
+
+    Only one SELECT-like statement runs (SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN of a
+    SELECT), and DuckDB cannot read or write any file itself: nothing a query says can change the
+    tables. Rows stream out; a table shows the first 40 (see --limit and --all).
+
+    Example: `khabar sql "SELECT type, count(*) FROM entities GROUP BY type"`, or
+    `khabar sql -f query.sql --format parquet -o result.parquet`
+    """
+    if (query is None) == (file is None):
+        raise fail("give the query as an argument, with -f FILE, or as - to read it from stdin")
+    if file is not None:
+        try:
+            query = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise fail(f"cannot read the query from {file}: {getattr(exc, 'strerror', None) or exc}") from None
+    elif query == "-":
+        query = sys.stdin.read()
+    assert query is not None
+    _show_query(out, query, Shown(fmt, output, limit, all_rows), timeout=timeout)
+
+
+@app.command()
+def report(
+    name: Annotated[str | None, typer.Argument(help="Report name; see --list", show_default=False)] = None,
+    out: OutOpt = None,
+    fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
+    limit: LimitOpt = None,
+    all_rows: AllOpt = False,
+    list_: Annotated[bool, flag("--list", text="List the reports and exit")] = False,
+    timeout: TimeoutOpt = None,
+) -> None:
+    """Run a named report (one .sql file in reports/) over the output tables.
+
+    Example: `khabar report top-entities --format csv`
+    """
+    from reports import UnknownReportError, report_description, report_names, report_sql
+
+    shown = Shown(fmt, output, limit, all_rows)
+    if list_:
+        rows = [(report_name, report_description(report_name)) for report_name in report_names()]
+        shown.write(Result.of_rows(["report", "description"], rows))
+        return
+    if name is None:
+        raise fail(f"name a report; choose one of: {', '.join(report_names())}")
+    try:
+        sql_text = report_sql(name)
+    except UnknownReportError as exc:
+        raise fail(str(exc)) from None
+    _show_query(out, sql_text, shown, title=name, timeout=timeout)
+
+
+def _show_query(
+    out: Path | None,
+    sql_text: str,
+    shown: Shown,
+    title: str | None = None,
+    timeout: float | None = None,
+    drop_first: tuple[str, ...] = (),
+) -> None:
+    """Run one query over the tables and stream its rows out, or fail with one sentence.
+
+    Exit codes: 2 for a query or folder problem, 130 when interrupted (Ctrl-C).
+    """
+    from reports.query import QueryError, QueryInterrupted, QueryLimits, ReadOnlyTables
+    from tasks.manifest import OutputFolderError
+
+    try:
+        settings = build_read_settings(out_dir=out, sql_timeout_s=timeout)
+        if not settings.out_dir.is_dir():
+            raise UserError(f"no output folder at {settings.out_dir}; run `khabar run` first")
+        limits = QueryLimits(memory_limit=settings.sql_memory_limit, timeout_s=settings.sql_timeout_s)
+        tables = ReadOnlyTables(settings.out_dir, limits)
+    except OutputFolderError as exc:
+        raise fail(str(exc)) from None
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    except QueryError as exc:
+        raise fail(f"query failed: {exc}") from None
+    with tables, tables.interruptible():
+        try:
+            stream = tables.stream(sql_text)
+            shown.write(Result(stream.columns, stream.batches()), title, drop_first)
+        except (QueryInterrupted, KeyboardInterrupt):
+            raise fail("interrupted", code=130) from None
+        except QueryError as exc:
+            raise fail(f"query failed: {exc}") from None
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+            _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+@app.command()
+def status(
+    raw: RawOpt = None,
+    out: OutOpt = None,
+    ner: NerOpt = None,
+    ner_model: NerModelOpt = None,
+    layout: LayoutOpt = None,
+    fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
+) -> None:
+    """What changed in the raw folder since the last run, and how many documents are current under
+    the pipeline's fingerprint now, and how many are stale.
+
+    A document is stale when its rows were made by another khabar version, processing version,
+    entity backend, model or gazetteer; `khabar reprocess --stale` brings them current.
+
+    Example: `khabar status --ner crf --ner-model models/ner.crf`
+    """
+    from flows.settings import ner_config
+    from tasks.entities import NerConfigError
+    from tasks.fingerprint import fingerprint_detail, fingerprint_of
+    from tasks.manifest import OutputFolderError
+    from tasks.storage import load_for_reading, read_table
+
+    try:
+        settings = build_settings(raw_dir=raw, out_dir=out, ner=ner, ner_model=ner_model, layout=layout)
+        if not settings.out_dir.is_dir():
+            raise UserError(f"no output folder at {settings.out_dir}; run `khabar run` first")
+        try:
+            detail = fingerprint_detail(ner_config(settings), settings.layout)
+            manifest = load_for_reading(settings.out_dir)
+        except (NerConfigError, OutputFolderError) as exc:
+            raise UserError(str(exc)) from None
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    current = fingerprint_of(detail)
+    docs = read_table(settings.out_dir, "documents", ["fingerprint"], manifest=manifest).column("fingerprint")
+    counts: dict[str, int] = {}
+    for fp in docs.to_pylist():
+        counts[fp] = counts.get(fp, 0) + 1
+    n_current = counts.get(current, 0)
+    rows = [(fp, n, "current" if fp == current else "stale") for fp, n in sorted(counts.items())]
+    if fmt is Format.table and output is None:
+        if settings.raw_dir.is_dir():
+            changes = raw_status_of(settings)
+            info(
+                f"raw folder {settings.raw_dir} since the last run: {len(changes.new)} new, "
+                f"{len(changes.changed)} changed, {len(changes.retried)} failed last time, "
+                f"{len(changes.missing)} gone, {len(changes.unchanged)} unchanged"
+                + (" (`khabar run --dry-run` lists them)" if changes.to_read or changes.missing else "")
+            )
+        info(f"fingerprint now: {current} ({', '.join(f'{k} {v[:12]}' for k, v in detail.items())})")
+        info(f"documents: {len(docs)} ({n_current} current, {len(docs) - n_current} stale)")
+    Shown(fmt, output, all_rows=True).write(Result.of_rows(["fingerprint", "documents", "state"], rows))
+
+
+@app.command()
+def runs(
+    out: OutOpt = None,
+    last: Annotated[int, typer.Option("--last", "-n", min=1, help="How many runs, newest first")] = 10,
+    fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
+) -> None:
+    """The run history: every run and reprocess, newest first, with its counts and fingerprint.
+
+    Example: `khabar runs --last 5`
+    """
+    query = f"""
+        select run_id, kind, trigger, status, fingerprint, files_seen, docs_new, docs_skipped,
+               docs_reprocessed, docs_failed, files_quarantined, round(duration_s, 1) as duration_s, flow_run_id
+        from runs order by run_id desc limit {last}
+    """
+    # A narrow terminal leaves out the least telling columns first; csv, json and the rest have them all.
+    less_telling = ("flow_run_id", "fingerprint", "trigger", "docs_skipped", "docs_reprocessed", "files_seen")
+    _show_query(out, query, Shown(fmt, output, all_rows=True), drop_first=less_telling)
+
+
+@app.command()
+def config(fmt: FormatOpt = Format.table, output: OutputOpt = None) -> None:
+    """Every setting, its value, and where it came from.
+
+    Later sources win: the default, then khabar.toml in the working folder (or [tool.khabar] in its
+    pyproject.toml), then a KHABAR_* variable, then a command's own option.
+
+    Example: `khabar config`
+    """
+    from flows.settings import Settings, read_project_file
+
+    try:
+        settings = build_settings()
+        project_file, in_file = read_project_file(Path.cwd())
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    rows = []
+    for name, field in Settings.model_fields.items():
+        variable = f"KHABAR_{name.upper()}"
+        origin = variable if variable in os.environ else str(project_file) if name in in_file else "default"
+        value = getattr(settings, name)
+        shown = (
+            None if value is None else json.dumps([str(v) for v in value]) if isinstance(value, tuple) else str(value)
+        )
+        rows.append((name, shown, origin, field.description))
+    Shown(fmt, output, all_rows=True).write(Result.of_rows(["setting", "value", "from", "meaning"], rows))
+
+
+@app.command()
+def check(out: OutOpt = None) -> None:
+    """Validate the output folder: every committed part there, unchanged since khabar wrote it (size and
+    sha256 as committed), readable with its table's exact schema; no file khabar did not write and
+    no khabar part the manifest does not list; the tables consistent (unique doc_ids, every
+    sentence, token, entity and file row with its document, counts and offsets that agree).
+    Exits 1 and lists each problem with its path.
+
+    Example: `khabar check --out data/processed`
+    """
+    from tasks.check import check_tables
+
+    try:
+        settings = build_read_settings(out_dir=out)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    if not settings.out_dir.is_dir():
+        raise fail(f"no output folder at {settings.out_dir}; run `khabar run` first")
+    result = check_tables(settings.out_dir)
+    for problem in result.problems:
+        error(f"{problem.table}: {problem.path}: {problem.message}", label="problem")
+    counts = ", ".join(f"{name} {n}" for name, n in result.rows.items())
+    if result.problems:
+        info(f"{plural(len(result.problems), 'problem')}; rows read: {counts or 'none'}")
+        raise typer.Exit(1)
+    info(f"ok: {counts}")
+    if result.leftovers:
+        info(
+            f"{plural(result.leftovers, 'file')} left by earlier runs (replaced or never committed); "
+            "the next run deletes them"
+        )
