@@ -1,4 +1,4 @@
-"""Print the table reference in markdown (python -m schemas), or rewrite README's copy (--readme README.md)."""
+"""Print the table reference in markdown (python -m schemas), or rewrite the docs' copy (--readme docs/tables.md)."""
 
 import sys
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""README stays true: its table reference is the schemas', and its example queries run."""
+"""README and docs/ stay true: the table reference is the schemas', the example queries run, every
+page is linked, and every test the guarantees name exists."""
 
 from __future__ import annotations
 
@@ -9,13 +10,23 @@ import pytest
 
 from schemas import markdown
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-QUERIES = re.findall(r"<!-- tested-query -->\n```sql\n(.*?)```", README, flags=re.S)
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = {p.name: p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md"))}
+QUERIES = re.findall(r"<!-- tested-query -->\n```sql\n(.*?)```", DOCS["sql.md"], flags=re.S)
 
 
 def test_readme_table_reference_is_generated_from_the_schemas():
-    block = README.split("<!-- tables:start -->\n", 1)[1].split("<!-- tables:end -->", 1)[0]
-    assert block == markdown(), "regenerate with: .venv/bin/python -m schemas --readme README.md"
+    block = DOCS["tables.md"].split("<!-- tables:start -->\n", 1)[1].split("<!-- tables:end -->", 1)[0]
+    assert block == markdown(), "regenerate with: .venv/bin/python -m schemas --readme docs/tables.md"
+
+
+def test_readme_links_every_docs_page_and_every_link_resolves():
+    linked = set(re.findall(r"\]\(docs/([\w-]+\.md)\)", README))
+    assert linked == set(DOCS)
+    for name, text in DOCS.items():
+        for target in re.findall(r"\]\(((?!https?:)[^)#]+)", text):
+            assert (ROOT / "docs" / target).resolve().exists(), f"docs/{name} links to missing {target}"
 
 
 def test_readme_has_three_example_queries():
@@ -39,7 +50,7 @@ def test_readme_example_query_returns_rows(sample_con, query):
 
 def test_every_test_the_guarantees_name_exists():
     """README's Guarantees name the tests that prove them; a renamed or deleted test must not leave a dangling claim."""
-    section = README.split("## Guarantees", 1)[1].split("\n## ", 1)[0]
+    section = DOCS["guarantees.md"]
     named = set(re.findall(r"`(test_\w+)`", section))
     defined = {
         m for p in Path(__file__).parent.rglob("test_*.py") for m in re.findall(r"^def (test_\w+)", p.read_text(), re.M)
