@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from flows import interrupt
 from flows.output import (
     TABLE_ROWS,
     Format,
@@ -115,21 +116,26 @@ TimeoutOpt = Annotated[
 
 
 class UserError(Exception):
-    """A problem the user can fix; printed as one sentence, exit code 2."""
+    """A problem the user can fix (a bad option, a missing folder); one sentence, exit code 2."""
+
+    exit_code = 2
 
 
 class JobError(UserError):
-    """A job that could not run (folder in use, Prefect down); printed as one sentence, exit code 1."""
+    """A job that could not run (folder in use, Prefect down, a failed shard); one sentence, exit code 1."""
+
+    exit_code = 1
 
 
 class Interrupted(JobError):
     """A job stopped by Ctrl-C or SIGTERM (flows/interrupt.py); one sentence, exit code 130."""
 
+    exit_code = interrupt.EXIT_CODE
 
-def exit_code(exc: UserError) -> int:
-    from flows.interrupt import EXIT_CODE
 
-    return EXIT_CODE if isinstance(exc, Interrupted) else 1 if isinstance(exc, JobError) else 2
+def failed(exc: UserError) -> typer.Exit:
+    """The one-sentence error of exc on stderr, and the exit with its code."""
+    return fail(str(exc), code=exc.exit_code)
 
 
 def build_settings(kind: Any = None, **overrides: Any):

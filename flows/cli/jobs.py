@@ -20,8 +20,7 @@ from flows.cli.common import (
     WorkersOpt,
     app,
     build_settings,
-    exit_code,
-    fail,
+    failed,
     flag,
     without_prefix,
 )
@@ -85,7 +84,7 @@ def reprocess(
             return
         summary = run_with_progress(settings, "reprocess", selection)
     except UserError as exc:
-        raise fail(str(exc), code=exit_code(exc)) from None
+        raise failed(exc) from None
     bold_line(
         f"khabar reprocess {summary.run_id}",
         f": {summary.status} in {summary.duration_s:.1f} s; "
@@ -166,7 +165,7 @@ def serve(
         except ServerRequiredError as exc:
             raise UserError(str(exc)) from None
     except UserError as exc:
-        raise fail(str(exc)) from None
+        raise failed(exc) from None
 
 
 def _check_cron(cron: str, timezone: str) -> None:

@@ -19,7 +19,7 @@ from flows.cli.common import (
     Shown,
     UserError,
     build_settings,
-    fail,
+    failed,
     ner_app,
 )
 from flows.output import (
@@ -56,7 +56,7 @@ def ner_train(
         with stderr.status("training the CRF"):
             report = train(gold, out_model, unlabelled=extra, max_iterations=max_iterations)
     except UserError as exc:
-        raise fail(str(exc)) from None
+        raise failed(exc) from None
     info(
         f"trained on {report.n_sentences} sentences ({report.n_tokens} tokens), "
         f"{report.n_unlabelled_sentences} unlabelled sentences, {report.vocabulary} clustered words "
@@ -83,7 +83,7 @@ def ner_evaluate(
         gold = _read_gold(gold_file, read_conll, ConllFormatError)
         scores = evaluate(_extractor(ner, ner_model), gold)
     except UserError as exc:
-        raise fail(str(exc)) from None
+        raise failed(exc) from None
     if fmt is Format.json and output is None:  # the whole evaluation, as `make bench-ner` reads it
         sys.stdout.write(json.dumps(scores.as_json(), ensure_ascii=False, indent=1) + "\n")
         return
@@ -122,7 +122,7 @@ def ner_tag(
     try:
         extractor = _extractor(ner, ner_model)
     except UserError as exc:
-        raise fail(str(exc)) from None
+        raise failed(exc) from None
     cleaned = clean_text(text)
     tokens = tokenize(cleaned, split_sentences(cleaned))
     rows = []

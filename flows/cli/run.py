@@ -24,8 +24,7 @@ from flows.cli.common import (
     WorkersOpt,
     app,
     build_settings,
-    exit_code,
-    fail,
+    failed,
     flag,
 )
 from flows.output import (
@@ -88,7 +87,7 @@ def run(
         check_ner(settings)
         summary = run_with_progress(settings)
     except UserError as exc:
-        raise fail(str(exc), code=exit_code(exc)) from None
+        raise failed(exc) from None
     _print_summary(summary, settings.out_dir)
     if summary.docs_failed:
         raise typer.Exit(1)

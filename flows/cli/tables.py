@@ -27,6 +27,7 @@ from flows.cli.common import (
     build_read_settings,
     build_settings,
     fail,
+    failed,
     flag,
 )
 from flows.cli.run import raw_status_of
@@ -136,7 +137,7 @@ def _show_query(
     except OutputFolderError as exc:
         raise fail(str(exc)) from None
     except UserError as exc:
-        raise fail(str(exc)) from None
+        raise failed(exc) from None
     except QueryError as exc:
         raise fail(f"query failed: {exc}") from None
     with tables, tables.interruptible():
@@ -192,7 +193,7 @@ def status(
         except (NerConfigError, OutputFolderError) as exc:
             raise UserError(str(exc)) from None
     except UserError as exc:
-        raise fail(str(exc)) from None
+        raise failed(exc) from None
     current = fingerprint_of(detail)
     docs = read_table(settings.out_dir, "documents", ["fingerprint"], manifest=manifest).column("fingerprint")
     counts: dict[str, int] = {}
@@ -250,7 +251,7 @@ def config(fmt: FormatOpt = Format.table, output: OutputOpt = None) -> None:
         settings = build_settings()
         project_file, in_file = read_project_file(Path.cwd())
     except UserError as exc:
-        raise fail(str(exc)) from None
+        raise failed(exc) from None
     rows = []
     for name, field in Settings.model_fields.items():
         variable = f"KHABAR_{name.upper()}"
@@ -278,7 +279,7 @@ def check(out: OutOpt = None) -> None:
     try:
         settings = build_read_settings(out_dir=out)
     except UserError as exc:
-        raise fail(str(exc)) from None
+        raise failed(exc) from None
     if not settings.out_dir.is_dir():
         raise fail(f"no output folder at {settings.out_dir}; run `khabar run` first")
     result = check_tables(settings.out_dir)
