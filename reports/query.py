@@ -184,6 +184,10 @@ class Stream:
             return QueryInterrupted("interrupted")
         if self._timed_out.is_set():
             return QueryError(f"the query ran longer than {self._tables.limits.timeout_s:g} s (see --timeout)")
+        if isinstance(exc, duckdb.InterruptException) or "interrupted" in str(exc).lower():
+            # Not the time limit: a Ctrl-C that DuckDB saw among Python's pending signals before the
+            # watcher thread did, and acted on itself.
+            return QueryInterrupted("interrupted")
         return QueryError(_first_line(exc))
 
 

@@ -251,3 +251,18 @@ def test_ctrl_c_just_before_the_query_starts_still_stops_it(out):
         signal.signal(signal.SIGINT, python_handler)
     assert isinstance(raised.value, QueryInterrupted), raised.value
     assert time.monotonic() - started < 10
+
+
+def test_a_query_duckdb_stops_on_a_ctrl_c_it_saw_first_is_interrupted_not_failed(out):
+    """DuckDB checks Python's pending signals while it runs and stops the query itself, which can
+    come before the watcher thread marks the Ctrl-C: that is still an interruption (exit 130), not
+    "query failed: Query interrupted" (a CI run under load printed that)."""
+    import threading
+
+    from reports.query import QueryError, QueryInterrupted, QueryLimits
+
+    with ReadOnlyTables(out, QueryLimits(timeout_s=20)) as tables:
+        threading.Timer(0.5, tables.con.interrupt).start()  # no flag set, as when DuckDB acts first
+        with pytest.raises(QueryError) as raised:
+            list(tables.stream("SELECT count(*) FROM range(1000000) a, range(1000000) b").rows())
+    assert isinstance(raised.value, QueryInterrupted), raised.value
