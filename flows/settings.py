@@ -111,6 +111,14 @@ class Settings(ReadSettings):
         return value
 
 
+def pipeline_fingerprint(settings: Settings) -> tuple[str, dict[str, str]]:
+    """The fingerprint of what these settings would make documents with, and what it is made of."""
+    from tasks.fingerprint import fingerprint_detail, fingerprint_of
+
+    detail = fingerprint_detail(ner_config(settings), settings.layout)
+    return fingerprint_of(detail), detail
+
+
 def ner_config(settings: Settings) -> NerConfig:
     """The entity backend the settings ask for, resolved (auto made concrete) and checked to load."""
     from tasks.entities import NerConfig, resolve

@@ -91,6 +91,28 @@ def readable_sources(raw_dir: str | Path, candidates: list[Candidate]) -> tuple[
     return ready, missing
 
 
+class PlanError(ValueError):
+    """A reprocess that cannot be planned (no output folder, a doc_id that is not there); one sentence."""
+
+
+def plan(
+    raw_dir: str | Path, out_dir: str | Path, selection: Selection, current: str
+) -> tuple[list[Candidate], list[Candidate]]:
+    """The selected documents whose raw file is still there unchanged, and those that cannot be recomputed.
+
+    current: the pipeline's fingerprint now (for --stale). Reads the tables, writes nothing.
+    """
+    from tasks.storage import load_for_reading
+
+    if not Path(out_dir).is_dir():
+        raise PlanError(f"no output folder at {out_dir}; run `khabar run` first")
+    manifest = load_for_reading(out_dir)
+    unknown = unknown_doc_ids(out_dir, manifest, selection.doc_ids)
+    if unknown:
+        raise PlanError(f"no document with doc_id {', '.join(unknown)}")
+    return readable_sources(raw_dir, select_documents(out_dir, manifest, selection, current))
+
+
 def parts_without(
     out_dir: str | Path, manifest: Manifest, replaced: set[str], run_id: str
 ) -> tuple[dict[str, list[Part]], list[str]]:

@@ -65,6 +65,17 @@ def _read_state(out_dir: str | Path, manifest: Manifest) -> State:
     return State(files, dict(zip(docs["doc_id"].to_pylist(), docs["path"].to_pylist(), strict=True)))
 
 
+def fingerprint_counts(out_dir: str | Path) -> dict[str, int]:
+    """How many documents each pipeline fingerprint made, from the committed documents table."""
+    from tasks.storage import load_for_reading
+
+    column = read_table(out_dir, "documents", ["fingerprint"], manifest=load_for_reading(out_dir)).column(0)
+    counts: dict[str, int] = {}
+    for fingerprint in column.to_pylist():
+        counts[fingerprint] = counts.get(fingerprint, 0) + 1
+    return counts
+
+
 def pending_files(raw_dir: str | Path, out_dir: str | Path) -> list[FileStat]:
     """The files the next run would read (new, changed, or failed last time), from a look at the
     folders without the lock: a run with none to read needs no workers and no Prefect server."""

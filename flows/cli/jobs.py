@@ -96,23 +96,14 @@ def reprocess(
 
 
 def _reprocess_plan(settings, selection):
-    from flows.settings import ner_config
-    from tasks.fingerprint import fingerprint_detail, fingerprint_of
+    from flows.settings import pipeline_fingerprint
     from tasks.manifest import OutputFolderError
-    from tasks.reprocess import readable_sources, select_documents, unknown_doc_ids
-    from tasks.storage import load_for_reading
+    from tasks.reprocess import PlanError, plan
 
-    if not settings.out_dir.is_dir():
-        raise UserError(f"no output folder at {settings.out_dir}; run `khabar run` first")
     try:
-        manifest = load_for_reading(settings.out_dir)
-    except OutputFolderError as exc:
+        return plan(settings.raw_dir, settings.out_dir, selection, pipeline_fingerprint(settings)[0])
+    except (PlanError, OutputFolderError) as exc:
         raise UserError(str(exc)) from None
-    unknown = unknown_doc_ids(settings.out_dir, manifest, selection.doc_ids)
-    if unknown:
-        raise UserError(f"no document with doc_id {', '.join(unknown)}")
-    current = fingerprint_of(fingerprint_detail(ner_config(settings), settings.layout))
-    return readable_sources(settings.raw_dir, select_documents(settings.out_dir, manifest, selection, current))
 
 
 def _print_plan(planned, selection) -> None:

@@ -177,28 +177,23 @@ def status(
 
     Example: `khabar status --ner crf --ner-model models/ner.crf`
     """
-    from flows.settings import ner_config
+    from flows.settings import pipeline_fingerprint
     from tasks.entities import NerConfigError
-    from tasks.fingerprint import fingerprint_detail, fingerprint_of
     from tasks.manifest import OutputFolderError
-    from tasks.storage import load_for_reading, read_table
+    from tasks.runlog import fingerprint_counts
 
     try:
         settings = build_settings(raw_dir=raw, out_dir=out, ner=ner, ner_model=ner_model, layout=layout)
         if not settings.out_dir.is_dir():
             raise UserError(f"no output folder at {settings.out_dir}; run `khabar run` first")
         try:
-            detail = fingerprint_detail(ner_config(settings), settings.layout)
-            manifest = load_for_reading(settings.out_dir)
+            current, detail = pipeline_fingerprint(settings)
+            counts = fingerprint_counts(settings.out_dir)
         except (NerConfigError, OutputFolderError) as exc:
             raise UserError(str(exc)) from None
     except UserError as exc:
         raise failed(exc) from None
-    current = fingerprint_of(detail)
-    docs = read_table(settings.out_dir, "documents", ["fingerprint"], manifest=manifest).column("fingerprint")
-    counts: dict[str, int] = {}
-    for fp in docs.to_pylist():
-        counts[fp] = counts.get(fp, 0) + 1
+    n_documents = sum(counts.values())
     n_current = counts.get(current, 0)
     rows = [(fp, n, "current" if fp == current else "stale") for fp, n in sorted(counts.items())]
     if fmt is Format.table and output is None:
@@ -211,7 +206,7 @@ def status(
                 + (" (`khabar run --dry-run` lists them)" if changes.to_read or changes.missing else "")
             )
         info(f"fingerprint now: {current} ({', '.join(f'{k} {v[:12]}' for k, v in detail.items())})")
-        info(f"documents: {len(docs)} ({n_current} current, {len(docs) - n_current} stale)")
+        info(f"documents: {n_documents} ({n_current} current, {n_documents - n_current} stale)")
     Shown(fmt, output, all_rows=True).write(Result.of_rows(["fingerprint", "documents", "state"], rows))
 
 

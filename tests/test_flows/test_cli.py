@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -646,3 +647,12 @@ def test_the_command_line_starts_without_importing_the_heavy_libraries():
     probe = f"import sys, flows.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_no_color_keeps_errors_plain_on_a_colour_terminal(tmp_path):
+    args = ["sql", "SELECT 1", "--out", str(tmp_path / "missing")]
+    coloured = khabar(*args, FORCE_COLOR="1", TERM="xterm-256color")
+    plain = khabar(*args, FORCE_COLOR="1", TERM="xterm-256color", NO_COLOR="1")
+    red = re.compile("\x1b\\[[0-9;]*31m")
+    assert red.search(coloured.stderr)  # the red label, when colour is on
+    assert not red.search(plain.stderr) and "no output folder at" in plain.stderr

@@ -101,24 +101,10 @@ def test_a_run_without_punctuation_is_cut_into_bounded_sentences():
     assert [s.end - s.start for s in split_sentences(unbroken)] == [MAX_SENTENCE_CHARS, 10]
 
 
-def test_sentence_splitting_is_linear_in_the_length_of_a_line():
-    """Twice the text on one line takes about twice the time, not four times (it was quadratic)."""
-    import time
-
-    def best_seconds(texts: list[str]) -> list[float]:
-        best = [float("inf")] * len(texts)
-        for _ in range(5):  # interleaved, so a busy moment of the machine hits both sizes
-            for i, text in enumerate(texts):
-                started = time.perf_counter()
-                split_sentences(text)
-                best[i] = min(best[i], time.perf_counter() - started)
-        return best
-
+def test_a_long_line_of_many_sentences_splits_into_each_of_them():
+    """Its time is test_linear_time's (sentence splitting); here, that every sentence is found."""
     sentence = "قال الوزير إن الاقتصاد ينمو بسرعة. "  # 35 characters, one sentence end
     small = sentence * 6_000  # 210 KB on one line
-    one, two = best_seconds([small, small * 2])
-    ratio = two / one
-    assert ratio < 2.5, f"doubling the input multiplied the time by {ratio:.1f}"
     spans = split_sentences(small * 2)
     assert len(spans) == 12_000 and texts(small, spans[:1]) == [sentence.strip()]
 
