@@ -57,3 +57,31 @@ def test_every_test_the_guarantees_name_exists():
     }
     assert len(named) > 30
     assert named <= defined, sorted(named - defined)
+
+
+def test_readme_report_excerpt_is_what_khabar_prints(sample_output):
+    """README's first screen shows a real report: the sample corpus's, as `make run` makes it."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    excerpt = README.split("$ khabar report top-entities | head -6\n", 1)[1].split("```", 1)[0].splitlines()
+    printed = CliRunner().invoke(app, ["report", "top-entities", "--out", str(sample_output)]).output.splitlines()
+    assert len(excerpt) == 6 and printed[:6] == excerpt
+
+
+def test_readme_sql_examples_run(sample_output, tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    commands = re.findall(r"^khabar sql (.+)$", README, flags=re.M)
+    assert len(commands) == 2
+    query = re.match(r'"(.+)"$', commands[0])[1]
+    result = CliRunner().invoke(app, ["sql", query, "--out", str(sample_output), "--format", "json"])
+    assert result.exit_code == 0 and {row["type"] for row in __import__("json").loads(result.output)} >= {"PERS"}
+    (tmp_path / "question.sql").write_text(query, encoding="utf-8")
+    args = commands[1].replace("question.sql", str(tmp_path / "question.sql"))
+    args = args.replace("answer.parquet", str(tmp_path / "answer.parquet")).split()
+    assert CliRunner().invoke(app, ["sql", *args, "--out", str(sample_output)]).exit_code == 0
+    assert (tmp_path / "answer.parquet").stat().st_size > 0
