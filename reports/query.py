@@ -93,7 +93,8 @@ class ReadOnlyTables:
         return Stream(self, sql, batch_rows)
 
     def interrupt(self) -> None:
-        self.con.interrupt()
+        with contextlib.suppress(duckdb.ConnectionException):  # closed meanwhile: nothing left to stop
+            self.con.interrupt()
 
     @contextlib.contextmanager
     def interruptible(self) -> Iterator[None]:

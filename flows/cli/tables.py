@@ -143,7 +143,10 @@ def _show_query(
     with tables, tables.interruptible():
         try:
             stream = tables.stream(sql_text)
-            shown.write(Result(stream.columns, stream.batches()), title, drop_first)
+            try:
+                shown.write(Result(stream.columns, stream.batches()), title, drop_first)
+            finally:
+                stream.close()  # its time limit too, when the rows were never read (a refused -o or format)
         except (QueryInterrupted, KeyboardInterrupt):
             raise fail("interrupted", code=130) from None
         except QueryError as exc:

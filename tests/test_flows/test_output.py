@@ -156,3 +156,18 @@ def test_ner_evaluate_as_csv(tmp_path):
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.output)))
     assert [r["type"] for r in rows][-1] == "micro" and {"precision", "recall", "f1", "support"} <= set(rows[0])
+
+
+def test_a_result_refused_before_its_rows_are_read_leaves_no_query_timer_behind(processed, terminal, tmp_path):
+    """The query's time limit is a timer; it used to outlive a refused write and fire on a closed
+    connection a minute later (an exception in a thread, seen by CI)."""
+    import threading
+
+    def timers() -> int:
+        return sum(isinstance(t, threading.Timer) and t.is_alive() for t in threading.enumerate())
+
+    before = timers()
+    parquet = runner.invoke(app, ["sql", "SELECT 1 AS n", "--out", str(processed), "--format", "parquet"])
+    nowhere = runner.invoke(app, ["sql", "SELECT 1", "--out", str(processed), "-o", str(tmp_path / "no" / "r.csv")])
+    assert parquet.exit_code == nowhere.exit_code == 2
+    assert timers() == before

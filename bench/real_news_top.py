@@ -1,0 +1,73 @@
+"""The top entities of each type on the shared SaudiNewsNet days, for a reader to judge precision at a glance.
+
+Runs khabar over the 3,335 real articles (unpacked once, never committed) with the layout their
+files have, then prints the top N of each type with mentions and documents, as markdown.
+
+Usage: .venv/bin/python bench/real_news_top.py [--top 30] [--ner gazetteer] [--ner-model M] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from corpus import unpack_saudinewsnet
+
+KHABAR = str(Path(sys.executable).with_name("khabar"))
+LAYOUT = "{date}/{source}-{n}.txt"  # what tools/saudinewsnet_to_txt.py writes
+
+TOP = """
+with mentions as (
+    select type, canonical_key, surface, doc_id from entities
+),
+by_entity as (
+    select type, canonical_key, mode(surface) as shown_as, count(*) as mentions,
+           count(distinct doc_id) as documents
+    from mentions group by all
+),
+ranked as (
+    select *, row_number() over (partition by type order by mentions desc, canonical_key) as rank
+    from by_entity
+),
+final as (
+    select type, rank, shown_as, mentions, documents from ranked where rank <= {top} order by type, rank
+)
+select * from final
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--ner", default="gazetteer")
+    parser.add_argument("--ner-model")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="khabar-real-news-"))
+    raw = work / "saudinewsnet"
+    unpack_saudinewsnet(raw)
+    out = work / f"out-{args.ner}"
+    model = ["--ner-model", args.ner_model] if args.ner_model else []
+    run = [KHABAR, "-q", "run", "--raw", str(raw), "--out", str(out), "--layout", LAYOUT, "--ner", args.ner, *model]
+    subprocess.run(run, check=True)
+    query = [KHABAR, "sql", TOP.format(top=args.top), "--out", str(out), "--format", "json", "--all"]
+    rows = json.loads(subprocess.run(query, check=True, capture_output=True, text=True).stdout)
+    n_docs = subprocess.run(
+        [KHABAR, "sql", "select count(*) from documents", "--out", str(out), "--format", "csv"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()[-1]
+    print(f"Top {args.top} entities of each type, {args.ner} backend, {n_docs} SaudiNewsNet documents\n")
+    for entity_type in sorted({r["type"] for r in rows}):
+        print(f"**{entity_type}**: " + ", ".join(
+            f"{r['shown_as']} {r['mentions']}" for r in rows if r["type"] == entity_type
+        ) + "\n")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
