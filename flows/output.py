@@ -131,10 +131,6 @@ def write_result(
         return _write_csv(result.columns, rows, out)
 
 
-def write_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: Format, **options: Any) -> int:
-    return write_result(Result.of_rows(columns, rows), fmt, **options)
-
-
 @contextlib.contextmanager
 def _destination(output: Path | None, binary: bool) -> Iterator[tuple[IO[Any], bool]]:
     """stdout, or a temporary file beside `output` renamed over it once everything is written."""
@@ -259,7 +255,7 @@ def _write_parquet(columns: Sequence[str], batches: Iterable[pa.RecordBatch], ou
 def _shown(
     columns: Sequence[str], batches: Iterator[pa.RecordBatch], limit: int | None
 ) -> tuple[list[tuple[Any, ...]], list[bool], int]:
-    """The rows a table or markdown shows, which columns are numbers, and how many rows there are in all."""
+    """The rows a table shows, which columns are numbers, and how many rows there are in all."""
     shown: list[tuple[Any, ...]] = []
     numeric = [False] * len(columns)
     total = 0

@@ -119,9 +119,8 @@ def path_metadata(rel_path: str, layout: str | None = None) -> tuple[str | None,
     for idx, name in enumerate(folders):
         match = _DATE_FOLDER.match(name)
         if match:
-            try:
-                published = date(int(match[1]), int(match[2]), int(match[3]))
-            except ValueError:
+            published = _date_of(*match.groups())
+            if published is None:  # not a real date (2026-13-45)
                 continue
             date_folder_idx = idx
             break

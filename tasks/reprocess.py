@@ -92,7 +92,7 @@ def readable_sources(raw_dir: str | Path, candidates: list[Candidate]) -> tuple[
 
 
 class PlanError(ValueError):
-    """A reprocess that cannot be planned (no output folder, a doc_id that is not there); one sentence."""
+    """A reprocess that cannot be planned (a doc_id that is not there); one sentence."""
 
 
 def plan(
@@ -100,12 +100,11 @@ def plan(
 ) -> tuple[list[Candidate], list[Candidate]]:
     """The selected documents whose raw file is still there unchanged, and those that cannot be recomputed.
 
-    current: the pipeline's fingerprint now (for --stale). Reads the tables, writes nothing.
+    current: the pipeline's fingerprint now (for --stale). Reads the tables of an existing output
+    folder, writes nothing.
     """
     from tasks.storage import load_for_reading
 
-    if not Path(out_dir).is_dir():
-        raise PlanError(f"no output folder at {out_dir}; run `khabar run` first")
     manifest = load_for_reading(out_dir)
     unknown = unknown_doc_ids(out_dir, manifest, selection.doc_ids)
     if unknown:

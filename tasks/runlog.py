@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from schemas import FILES, QUARANTINE, RUNS
-from tasks.inventory import FileRecord, FileStat, RawChanges
+from tasks.inventory import FileRecord, RawChanges
 from tasks.manifest import Manifest, Part
 from tasks.quarantine import CONTENT_REASONS
 from tasks.storage import read_table, to_arrow, write_part
@@ -38,7 +38,7 @@ class State:
 
 
 # The last state read, by the committed parts it was read from: a run that looked at the folder
-# before taking the lock (pending_files) reads it once, not twice, when no commit came between.
+# before taking the lock (raw_status) reads it once, not twice, when no commit came between.
 _last_state: tuple[tuple[object, ...], State] | None = None
 
 
@@ -76,14 +76,10 @@ def fingerprint_counts(out_dir: str | Path) -> dict[str, int]:
     return counts
 
 
-def pending_files(raw_dir: str | Path, out_dir: str | Path) -> list[FileStat]:
-    """The files the next run would read (new, changed, or failed last time), from a look at the
-    folders without the lock: a run with none to read needs no workers and no Prefect server."""
-    return raw_status(raw_dir, out_dir).to_read
-
-
 def raw_status(raw_dir: str | Path, out_dir: str | Path) -> RawChanges:
-    """The raw folder against the last run's files table (all new before the first run); reads no file."""
+    """The raw folder against the last run's files table (all new before the first run); reads no file.
+
+    Looked at without the lock: a run with nothing to read needs no workers and no Prefect server."""
     from tasks.inventory import raw_changes, scan_raw
     from tasks.storage import load_for_reading
 

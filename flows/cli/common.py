@@ -172,6 +172,12 @@ def build_read_settings(**overrides: Any):
     return build_settings(ReadSettings, **overrides)
 
 
+def require_output_folder(out_dir: Path) -> None:
+    """UserError unless the output folder is there: before the first run there is nothing to read."""
+    if not out_dir.is_dir():
+        raise UserError(f"no output folder at {out_dir}; run `khabar run` first")
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     error(message)
     return typer.Exit(code)

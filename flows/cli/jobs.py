@@ -22,6 +22,7 @@ from flows.cli.common import (
     build_settings,
     failed,
     flag,
+    require_output_folder,
     without_prefix,
 )
 from flows.cli.run import check_folders, check_ner, run_with_progress
@@ -100,6 +101,7 @@ def _reprocess_plan(settings, selection):
     from tasks.manifest import OutputFolderError
     from tasks.reprocess import PlanError, plan
 
+    require_output_folder(settings.out_dir)
     try:
         return plan(settings.raw_dir, settings.out_dir, selection, pipeline_fingerprint(settings)[0])
     except (PlanError, OutputFolderError) as exc:

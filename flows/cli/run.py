@@ -165,7 +165,7 @@ def run_with_progress(settings, job_name: str = "nightly", selection=None):
         try:
             pending = None
             if job_name == "nightly":
-                pending = _pending_files(settings)
+                pending = raw_status_of(settings).to_read
                 _warn_about_layout(settings, pending)
                 if not pending:  # nothing to read: no Prefect server, no workers
                     if server is not None:
@@ -244,16 +244,6 @@ def _warn_about_layout(settings, pending) -> None:
     warning = layout_warning([f.path for f in pending], settings.layout)
     if warning:
         output_warning(warning)
-
-
-def _pending_files(settings):
-    from tasks.manifest import OutputFolderError
-    from tasks.runlog import pending_files
-
-    try:
-        return pending_files(settings.raw_dir, settings.out_dir)
-    except OutputFolderError as exc:
-        raise UserError(str(exc)) from None
 
 
 def _run_idle(settings, on_progress):

@@ -29,6 +29,7 @@ from flows.cli.common import (
     fail,
     failed,
     flag,
+    require_output_folder,
 )
 from flows.cli.run import raw_status_of
 from flows.output import (
@@ -130,8 +131,7 @@ def _show_query(
 
     try:
         settings = build_read_settings(out_dir=out, sql_timeout_s=timeout)
-        if not settings.out_dir.is_dir():
-            raise UserError(f"no output folder at {settings.out_dir}; run `khabar run` first")
+        require_output_folder(settings.out_dir)
         limits = QueryLimits(memory_limit=settings.sql_memory_limit, timeout_s=settings.sql_timeout_s)
         tables = ReadOnlyTables(settings.out_dir, limits)
     except OutputFolderError as exc:
@@ -187,8 +187,7 @@ def status(
 
     try:
         settings = build_settings(raw_dir=raw, out_dir=out, ner=ner, ner_model=ner_model, layout=layout)
-        if not settings.out_dir.is_dir():
-            raise UserError(f"no output folder at {settings.out_dir}; run `khabar run` first")
+        require_output_folder(settings.out_dir)
         try:
             current, detail = pipeline_fingerprint(settings)
             counts = fingerprint_counts(settings.out_dir)
@@ -276,10 +275,9 @@ def check(out: OutOpt = None) -> None:
 
     try:
         settings = build_read_settings(out_dir=out)
+        require_output_folder(settings.out_dir)
     except UserError as exc:
         raise failed(exc) from None
-    if not settings.out_dir.is_dir():
-        raise fail(f"no output folder at {settings.out_dir}; run `khabar run` first")
     result = check_tables(settings.out_dir)
     for problem in result.problems:
         error(f"{problem.table}: {problem.path}: {problem.message}", label="problem")

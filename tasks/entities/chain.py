@@ -118,7 +118,6 @@ class ScoreTable(Generic[K]):
 
     def __init__(self, compute: Callable[[K], np.ndarray], shape: tuple[int, ...], capacity: int) -> None:
         self._compute = compute
-        self._shape = shape
         self._capacity = capacity
         self._ids: dict[K, int] = {}
         self._table = np.empty((1024, *shape))
