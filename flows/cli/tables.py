@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -207,7 +208,9 @@ def status(
                 f"{len(changes.missing)} gone, {len(changes.unchanged)} unchanged"
                 + (" (`khabar run --dry-run` lists them)" if changes.to_read or changes.missing else "")
             )
-        info(f"fingerprint now: {current} ({', '.join(f'{k} {v[:12]}' for k, v in detail.items())})")
+        # Hashes are shortened, as git does; a layout is shown whole.
+        shown = ", ".join(f"{k} {v[:12] if re.fullmatch('[0-9a-f]{13,}', v) else v}" for k, v in detail.items())
+        info(f"fingerprint now: {current} ({shown})")
         info(f"documents: {n_documents} ({n_current} current, {n_documents - n_current} stale)")
     Shown(fmt, output, all_rows=True).write(Result.of_rows(["fingerprint", "documents", "state"], rows))
 

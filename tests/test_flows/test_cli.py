@@ -539,6 +539,8 @@ def test_run_reads_source_and_date_by_the_layout_and_warns_when_the_default_fits
     assert [row["state"] for row in json.loads(status.output)] == ["stale"]
     same = runner.invoke(app, ["status", "--out", str(tmp_path / "laid"), "--format", "json", *layout])
     assert [row["state"] for row in json.loads(same.output)] == ["current"]
+    shown = runner.invoke(app, ["status", "--out", str(tmp_path / "laid"), *layout]).output
+    assert "layout {date}/{source}-{n}.txt)" in shown  # whole: only hashes are shortened
 
 
 def test_a_bad_layout_is_one_sentence_before_any_work(tmp_path):
