@@ -27,10 +27,11 @@ from tasks.inventory import (
     split_into_shards,
 )
 from tasks.lock import LockedError, output_lock
-from tasks.manifest import Manifest, OutputFolderError, Part, commit_manifest
+from tasks.maintenance import COMPACT_WHEN_SMALL_FILES, compact_open
 from tasks.runlog import load_state, write_files_table, write_quarantine, write_run_record
 from tasks.shards import ShardResult
-from tasks.storage import check_folders, finish_writing, open_for_writing, write_failure
+from tasks.storage import OutputFolderError, check_folders, write_failure
+from tasks.tables import TableWriter
 
 # Bookkeeping runs as plain calls in the flow's process: as Prefect tasks they cost about half a
 # second of API round trips each, more than their work on 20,000 files. Shards are the tasks.
@@ -50,30 +51,14 @@ class RunFailedError(RuntimeError):
     """The run could not run or could not finish (folder in use or refused, disk full); one sentence."""
 
 
-class ManifestCommitter:
+def shard_committer(writer: TableWriter):
     """Makes each finished shard visible at once, so a crash late in a long run keeps earlier shards."""
 
-    def __init__(self, out_dir: str, manifest: Manifest) -> None:
-        self.out_dir = out_dir
-        self.manifest = manifest
-
-    def add_shard(self, result: ShardResult) -> None:
+    def commit_shard(result: ShardResult) -> None:
         if result.parts:
-            failpoint("manifest.before_commit")
-            self.commit(add={table: [part] for table, part in result.parts.items()})
+            writer.commit("shard", add={table: [part] for table, part in result.parts.items()})
 
-    def commit(
-        self,
-        add: dict[str, list[Part]] | None = None,
-        remove: list[str] | tuple[str, ...] = (),
-        finished: str | None = None,
-    ) -> None:
-        """Commit parts added and removed; `finished` closes that run, after deleting its uncommitted parts."""
-        manifest = self.manifest.changed(add=add, remove=remove)
-        if finished:
-            self.manifest = finish_writing(self.out_dir, manifest, finished)
-        else:
-            self.manifest = commit_manifest(self.out_dir, manifest)
+    return commit_shard
 
 
 def nightly_run(
@@ -99,8 +84,8 @@ def nightly_run(
     try:
         check_folders(raw_dir, out_dir)
         with output_lock(out_dir, f"{kind} run", wait_s=lock_wait_s):
-            manifest = open_for_writing(out_dir, run_id)
-            state = load_state(out_dir, manifest)
+            writer = TableWriter.open(out_dir, run_id)
+            state = load_state(out_dir, writer.snapshot)
             scanned = scan_raw(raw_dir)
             facts = read_facts(raw_dir, files_to_read(scanned, state.files), max_file_bytes, known=_read_ahead)
             _read_ahead.clear()
@@ -108,17 +93,16 @@ def nightly_run(
             groups = split_into_shards([path for path, _ in plan.to_process], shard_size, run.workers)
             hashes = {path: plan.facts[path].content_hash or "" for path, _ in plan.to_process}
             specs = shard_specs(run, raw_dir, out_dir, groups, hashes)
-            committer = ManifestCommitter(out_dir, manifest)
             try:
                 results, outcomes = run_shards(
                     specs,
                     workers=run.workers,
                     retries=retries,
                     retry_delay_s=retry_delay_s,
-                    on_result=committer.add_shard,
+                    on_result=shard_committer(writer),
                 )
             except RunInterrupted:
-                committer.commit(finished=run_id)  # the committed shards stay; the others' parts go
+                writer.finish()  # the committed shards stay; the others' parts go
                 raise
 
             failpoint("run.before_record")
@@ -147,11 +131,13 @@ def nightly_run(
             )
             run_part = write_run_record(out_dir, summary.record())
             failpoint("run.after_record")
-            committer.commit(
+            writer.commit(
+                "run",
                 add={"files": [files_part], "runs": [run_part], "quarantine": quarantine_parts},
-                remove=manifest.paths("files"),
-                finished=run_id,
+                remove=writer.snapshot.paths("files"),
             )
+            compact_open(writer, at_least=COMPACT_WHEN_SMALL_FILES)  # a table of many small files: merge them
+            writer.finish()
     except (LockedError, OutputFolderError) as exc:
         raise RunFailedError(str(exc)) from None
     except OSError as exc:  # disk full, a folder gone read-only: one sentence, not a traceback

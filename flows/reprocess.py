@@ -14,10 +14,10 @@ from flows.summary import RunSummary, publish_artifacts
 from tasks.entities import NerConfig
 from tasks.inventory import split_into_shards
 from tasks.lock import LockedError, output_lock
-from tasks.manifest import OutputFolderError
 from tasks.reprocess import Selection, parts_without, readable_sources, select_documents
 from tasks.runlog import write_run_record
-from tasks.storage import check_folders, finish_writing, load_for_reading, open_for_writing, write_failure
+from tasks.storage import OutputFolderError, check_folders, write_failure
+from tasks.tables import TableWriter, load_for_reading
 
 
 @flow(name="khabar-reprocess", log_prints=False, task_runner=ThreadPoolTaskRunner())  # type: ignore[arg-type]
@@ -36,9 +36,10 @@ def reprocess(
 ) -> RunSummary | State:
     """Recompute the selected documents from their raw files with the current pipeline.
 
-    New rows are written to new parts; the parts that held the old rows are rewritten without
-    them; one manifest commit then swaps old for new. A document whose file is gone or changed
-    keeps its old rows, and so does one that fails: nothing is lost or duplicated.
+        New rows are written to new parts; the parts that held the old rows are rewritten without
+        them; one step commits the new parts and retires the old ones in every table, and readers through
+    khabar see the old rows or the new ones, never both. A document whose file is gone or changed
+        keeps its old rows, and so does one that fails: nothing is lost or duplicated.
     """
     run = start_run(ner, workers, max_doc_seconds, layout)
     try:
@@ -47,18 +48,18 @@ def reprocess(
             chosen = select_documents(out_dir, load_for_reading(out_dir), selection, run.fingerprint)
             if not chosen:  # nothing selected: nothing written, not even a run record
                 return run.summary("reprocess", n_shards=0, docs_failed=0)
-            manifest = open_for_writing(out_dir, run.run_id)
+            writer = TableWriter.open(out_dir, run.run_id)
             ready, missing = readable_sources(raw_dir, chosen)
             hashes = {c.path: c.content_hash for c in ready}
             specs = shard_specs(run, raw_dir, out_dir, split_into_shards(list(hashes), shard_size, run.workers), hashes)
             try:
                 results, outcomes = run_shards(specs, workers=run.workers, retries=retries, retry_delay_s=retry_delay_s)
             except RunInterrupted:  # a reprocess commits once, at its end: nothing of it was committed
-                finish_writing(out_dir, manifest, run.run_id)
+                writer.finish()
                 return Cancelled(message="interrupted before the reprocess committed: nothing changed; run it again")
             wanted = {c.doc_id for c in ready}
             replaced = {o.doc_id for o in outcomes.values() if o.status == "processed" and o.doc_id in wanted}
-            add, remove = parts_without(out_dir, manifest, replaced, run.run_id)
+            add, remove = parts_without(out_dir, writer.snapshot, replaced, run.run_id)
             for result in results:
                 for table, part in result.parts.items():
                     add[table].append(part)
@@ -74,7 +75,8 @@ def reprocess(
                 docs_missing=[c.doc_id for c in missing],
             )
             add["runs"] = [write_run_record(out_dir, summary.record())]
-            finish_writing(out_dir, manifest.changed(add=add, remove=remove), run.run_id)
+            writer.commit("reprocess", add=add, remove=remove)
+            writer.finish()
     except (LockedError, OutputFolderError) as exc:
         return Failed(message=str(exc))
     except OSError as exc:  # disk full, a folder gone read-only: one sentence, not a traceback

@@ -30,9 +30,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from reports.views import base_name, view_statements
 from schemas import TABLES
-from tasks.manifest import Manifest
-from tasks.storage import load_for_reading
+from tasks.tables import Snapshot, load_for_reading
 
 BATCH_ROWS = 10_000
 
@@ -57,9 +57,9 @@ class QueryLimits:
 class ReadOnlyTables:
     """An in-memory DuckDB with one view per table over the committed parts; it cannot read or write files."""
 
-    def __init__(self, out_dir: str | Path, limits: QueryLimits | None = None, manifest: Manifest | None = None):
+    def __init__(self, out_dir: str | Path, limits: QueryLimits | None = None, snapshot: Snapshot | None = None):
         self.limits = limits or QueryLimits()
-        manifest = manifest or load_for_reading(out_dir)
+        snapshot = snapshot or load_for_reading(out_dir)
         self._spill = tempfile.mkdtemp(prefix="khabar-sql-")  # mode 0700: private to this user
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._spill, True)
         config: dict[str, Any] = {"temp_directory": self._spill, "memory_limit": self.limits.memory_limit}
@@ -67,10 +67,12 @@ class ReadOnlyTables:
             config["threads"] = self.limits.threads
         self.con = duckdb.connect(":memory:", config=config)
         for name, schema in TABLES.items():
-            paths = [str(p) for p in manifest.parts(out_dir, name)]
+            paths = [str(p) for p in snapshot.files(name)]
             self.con.register(
-                name, ds.dataset(paths, schema=schema, format="parquet") if paths else schema.empty_table()
+                base_name(name), ds.dataset(paths, schema=schema, format="parquet") if paths else schema.empty_table()
             )
+        for statement in view_statements():
+            self.con.execute(statement)
         for setting in ("autoinstall_known_extensions", "autoload_known_extensions"):
             self.con.execute(f"SET {setting} = false")
         self.con.execute("SET enable_external_access = false")

@@ -2,6 +2,7 @@
 
 import pyarrow as pa
 
+from schemas.commits import COMMIT_KINDS, commits_schema
 from schemas.documents import DOCUMENTS
 from schemas.entities import ENTITIES, ENTITY_TYPES
 from schemas.files import FILE_STATUSES, FILES
@@ -19,6 +20,9 @@ TABLES: dict[str, pa.Schema] = {
     "quarantine": QUARANTINE,
     "runs": RUNS,
 }
+
+# khabar's own table of committed steps (tasks.tables): the versions of TABLES that belong together.
+COMMITS = commits_schema(tuple(TABLES))
 
 # Tables written per shard of documents (one part each, same part name), keyed by doc_id.
 DOCUMENT_TABLES = ("sentences", "tokens", "entities", "documents")
@@ -38,6 +42,8 @@ def markdown() -> str:
 
 
 __all__ = [
+    "COMMITS",
+    "COMMIT_KINDS",
     "DOCUMENTS",
     "DOCUMENT_TABLES",
     "ENTITIES",

@@ -4,7 +4,7 @@ import pyarrow as pa
 
 from schemas._columns import UTC_TIMESTAMP, column, table_schema
 
-FILE_STATUSES = ("processed", "duplicate", "quarantined", "failed")
+FILE_STATUSES = ("processed", "duplicate", "quarantined", "failed", "missing")
 
 FILES = table_schema(
     "files",
@@ -24,7 +24,8 @@ FILES = table_schema(
             "status",
             pa.string(),
             "processed | duplicate (same content as another file's document) | quarantined"
-            " | failed (its shard failed; retried next run)",
+            " | failed (its shard failed; retried next run)"
+            " | missing (gone from the raw folder; its document is kept until `khabar prune --missing`)",
             nullable=False,
         ),
         column("reason", pa.string(), "Why a file was quarantined or failed (snake_case code), else null"),

@@ -1,4 +1,5 @@
-"""Validate the output folder: every committed part readable and of its table's schema, and the tables consistent."""
+"""Validate the output folder: every committed file there, unchanged, readable and of its table's schema; the
+Delta logs and the last snapshot sound; and the tables consistent."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas import DOCUMENT_TABLES, TABLES
-from tasks.manifest import MANIFEST_NAME, ManifestError, Part, load_manifest
-from tasks.storage import audit
+from tasks.storage import OutputFolderError, table_dir
+from tasks.tables import audit, committed_digests, latest_snapshot
 
 
 @dataclass(frozen=True)
@@ -26,26 +27,34 @@ class Problem:
 class CheckResult:
     problems: list[Problem] = field(default_factory=list)  # empty: the folder is sound
     rows: dict[str, int] = field(default_factory=dict)  # rows read per table
-    leftovers: int = 0  # khabar's own uncommitted or retired files, which the next writer deletes
+    leftovers: int = 0  # khabar's own temporary files, which the next writer deletes
 
 
 def check_tables(out_dir: str | Path) -> CheckResult:
-    """Check every committed part (there, unchanged since commit, readable, of its table's schema), the
-    files around them (nothing foreign, nothing the manifest lost) and the tables' consistency."""
+    """Check every committed file of the last snapshot (there, unchanged since commit, readable, of its
+    table's schema), the files around them (nothing foreign, no lost log) and the tables' consistency."""
     out = Path(out_dir)
+    found = audit(out)
+    result = CheckResult(leftovers=len(found.temporary))
+    result.problems += [Problem("-", str(out), sentence) for sentence in found.problems(out)]
     try:
-        manifest = load_manifest(out)
-    except ManifestError as exc:
-        return CheckResult([Problem("-", str(out / MANIFEST_NAME), str(exc))])
-    found = audit(out, manifest)
-    result = CheckResult(leftovers=len(found.garbage))
-    result.problems += [Problem("-", str(out), sentence) for sentence in found.problems(out, parts=False)]
+        snapshot = latest_snapshot(out)
+    except (OutputFolderError, OSError) as exc:
+        return CheckResult([*result.problems, Problem("-", str(out), str(exc))])
+    if not snapshot.versions:
+        result.problems.append(Problem("-", str(out), f"{out} holds no khabar tables; run `khabar run` first"))
+        return result
     tables: dict[str, pa.Table] = {}
     for name, schema in TABLES.items():
         parts = []
-        for part in manifest.tables[name]:
-            path = out / part.path
-            table = _read_part(name, path, part, schema, result.problems)
+        try:
+            actions, digests = snapshot.actions(name), committed_digests(out, name)
+        except (OutputFolderError, OSError) as exc:
+            result.problems.append(Problem(name, str(table_dir(out, name)), str(exc)))
+            actions, digests = (), {}
+        for file_name, size in actions:
+            path = table_dir(out, name) / file_name
+            table = _read_part(name, path, size, digests.get(file_name, ""), schema, result.problems)
             if table is not None:
                 parts.append(table)
         tables[name] = pa.concat_tables(parts) if parts else schema.empty_table()
@@ -54,21 +63,21 @@ def check_tables(out_dir: str | Path) -> CheckResult:
     return result
 
 
-def _read_part(name: str, path: Path, part: Part, schema: pa.Schema, problems: list[Problem]) -> pa.Table | None:
-    """One committed part, checked against its recorded size and hash and its table's schema; None if unusable."""
+def _read_part(
+    name: str, path: Path, size: int, sha256: str, schema: pa.Schema, problems: list[Problem]
+) -> pa.Table | None:
+    """One committed file, checked against its committed size and hash and its table's schema; None if unusable."""
     try:
         body = path.read_bytes()
     except FileNotFoundError:
-        problems.append(Problem(name, str(path), "listed in the manifest but missing"))
+        problems.append(Problem(name, str(path), "committed in the table's Delta log but missing"))
         return None
     except OSError as exc:
         problems.append(Problem(name, str(path), f"unreadable: {exc.strerror}"))
         return None
-    if part.sha256 and (len(body) != part.size or hashlib.sha256(body).hexdigest() != part.sha256):
+    if len(body) != size or (sha256 and hashlib.sha256(body).hexdigest() != sha256):
         problems.append(
-            Problem(
-                name, str(path), "changed since khabar committed it (its size or sha256 differs from the manifest's)"
-            )
+            Problem(name, str(path), "changed since khabar committed it (its size or sha256 differs from the commit's)")
         )
         return None
     try:

@@ -15,10 +15,11 @@ ENV = "KHABAR_FAILPOINT"
 POINTS = (
     "shard.before_write",  # a shard has processed its documents and writes nothing yet
     "parquet.before_rename",  # a Parquet part is written to its temporary name, not yet renamed
-    "manifest.before_commit",  # a shard's parts are in place, the manifest does not list them yet
-    "manifest.before_rename",  # the new manifest is written to its temporary name, not yet renamed
+    "commit.before_tables",  # a step's parts are in place, no table has committed them yet
+    "commit.between_tables",  # some tables of a step are committed (their Delta logs name the parts), not all
+    "commit.before_snapshot",  # every table of the step is committed, _commits does not pin them yet
     "run.before_record",  # every shard is committed, the files snapshot and run record are not
-    "run.after_record",  # the run record is written, the final manifest commit is not
+    "run.after_record",  # the run record is written, the run's last step is not committed
 )
 _passes: Counter[str] = Counter()
 

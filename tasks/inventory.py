@@ -97,7 +97,7 @@ class RawChanges:
 
     new: list[FileStat]
     changed: list[FileStat]  # size or mtime differ from the last run's
-    retried: list[FileStat]  # unchanged, but their shard failed last time
+    retried: list[FileStat]  # unchanged, but their shard failed last time, or back after going missing
     unchanged: list[FileStat]
     missing: list[str]  # seen by the last run, gone from the raw folder now
 
@@ -116,7 +116,7 @@ def raw_changes(scanned: Iterable[FileStat], previous: Mapping[str, FileRecord])
             changes.new.append(stat)
         elif (prev.size_bytes, prev.mtime_us) != (stat.size_bytes, stat.mtime_us):
             changes.changed.append(stat)
-        elif prev.status == "failed":
+        elif prev.status in ("failed", "missing"):
             changes.retried.append(stat)
         else:
             changes.unchanged.append(stat)
@@ -249,8 +249,14 @@ def next_files_table(
     outcomes: dict[str, Outcome],
     run_id: str,
 ) -> list[FileRecord]:
-    """The files table after this run: every path ever seen, sorted by path."""
-    rows = dict(previous)
+    """The files table after this run: every path ever seen, sorted by path; a path gone from the raw
+    folder is `missing` and keeps its doc_id (its document stays, until `khabar prune --missing`)."""
+    scanned = list(scanned)
+    seen = {stat.path for stat in scanned}
+    rows = {
+        path: r if path in seen or r.status == "missing" else replace(r, status="missing", reason=None, detail=None)
+        for path, r in previous.items()
+    }
     planned_path = {doc_id: path for path, doc_id in plan.to_process}
     for stat in scanned:
         prev = previous.get(stat.path)

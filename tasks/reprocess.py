@@ -11,8 +11,8 @@ import pyarrow.compute as pc
 from schemas import DOCUMENT_TABLES
 from tasks.documents import content_hash, doc_id_for
 from tasks.inventory import fs_path
-from tasks.manifest import Manifest, Part
-from tasks.storage import part_path, read_parts, read_table, relative, write_part
+from tasks.storage import Part, read_parts, relative, write_part
+from tasks.tables import Snapshot, read_table
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,10 @@ class Candidate:
     content_hash: str = ""  # known once the file is read back
 
 
-def select_documents(out_dir: str | Path, manifest: Manifest, selection: Selection, current: str) -> list[Candidate]:
+def select_documents(out_dir: str | Path, snapshot: Snapshot, selection: Selection, current: str) -> list[Candidate]:
     """The documents a selection names, by path; `current` is the fingerprint rows should carry."""
     docs = read_table(
-        out_dir, "documents", ["doc_id", "path", "source", "published_date", "fingerprint"], manifest=manifest
+        out_dir, "documents", ["doc_id", "path", "source", "published_date", "fingerprint"], snapshot=snapshot
     )
     chosen = []
     wanted = set(selection.doc_ids)
@@ -69,8 +69,8 @@ def select_documents(out_dir: str | Path, manifest: Manifest, selection: Selecti
     return sorted(chosen, key=lambda c: c.path)
 
 
-def unknown_doc_ids(out_dir: str | Path, manifest: Manifest, doc_ids: tuple[str, ...]) -> list[str]:
-    known = set(read_table(out_dir, "documents", ["doc_id"], manifest=manifest).column("doc_id").to_pylist())
+def unknown_doc_ids(out_dir: str | Path, snapshot: Snapshot, doc_ids: tuple[str, ...]) -> list[str]:
+    known = set(read_table(out_dir, "documents", ["doc_id"], snapshot=snapshot).column("doc_id").to_pylist())
     return [d for d in doc_ids if d not in known]
 
 
@@ -103,43 +103,39 @@ def plan(
     current: the pipeline's fingerprint now (for --stale). Reads the tables of an existing output
     folder, writes nothing.
     """
-    from tasks.storage import load_for_reading
+    from tasks.tables import load_for_reading
 
-    manifest = load_for_reading(out_dir)
-    unknown = unknown_doc_ids(out_dir, manifest, selection.doc_ids)
+    snapshot = load_for_reading(out_dir)
+    unknown = unknown_doc_ids(out_dir, snapshot, selection.doc_ids)
     if unknown:
         raise PlanError(f"no document with doc_id {', '.join(unknown)}")
-    return readable_sources(raw_dir, select_documents(out_dir, manifest, selection, current))
+    return readable_sources(raw_dir, select_documents(out_dir, snapshot, selection, current))
 
 
 def parts_without(
-    out_dir: str | Path, manifest: Manifest, replaced: set[str], run_id: str
+    out_dir: str | Path, snapshot: Snapshot, dropped: set[str], run_id: str, tables: tuple[str, ...] = DOCUMENT_TABLES
 ) -> tuple[dict[str, list[Part]], list[str]]:
-    """Parts to add and parts to remove so that the replaced documents' old rows disappear.
+    """Parts to add and parts to remove so that the dropped documents' rows disappear from `tables`.
 
-    A shard's tables share one part name; every part holding a replaced document is rewritten
-    without it (or dropped when nothing else is left in it). Nothing becomes visible until the
-    caller commits a manifest with these changes together with the new rows.
+    Every committed part holding a dropped document is rewritten without it (or dropped when nothing
+    else is left in it); parts are looked at one table at a time, as compaction merges them per table.
+    Nothing becomes visible until the caller commits these changes, with any new rows, as one step.
     """
-    add: dict[str, list[Part]] = {name: [] for name in DOCUMENT_TABLES}
+    add: dict[str, list[Part]] = {name: [] for name in tables}
     remove: list[str] = []
-    rewritten = 0
-    for doc_part in manifest.parts(out_dir, "documents"):
-        ids = read_parts([doc_part], "documents", ["doc_id"]).column("doc_id")
-        if not replaced.intersection(ids.to_pylist()):
-            continue
-        name = doc_part.stem
-        new_name = f"{run_id}-kept-{rewritten:05d}"
-        rewritten += 1
-        for table in DOCUMENT_TABLES:
-            old = part_path(out_dir, table, name)
-            if relative(out_dir, old) not in manifest.paths(table):
+    wanted = _string_array(dropped)
+    for table in tables:
+        rewritten = 0
+        for path in snapshot.files(table):
+            ids = read_parts([path], table, ["doc_id"]).column("doc_id")
+            if not pc.any(pc.is_in(ids, value_set=wanted)).as_py():
                 continue
-            remove.append(relative(out_dir, old))
-            rows = read_parts([old], table)
-            kept = rows.filter(pc.invert(pc.is_in(rows.column("doc_id"), value_set=_string_array(replaced))))
+            remove.append(relative(out_dir, path))
+            rows = read_parts([path], table)
+            kept = rows.filter(pc.invert(pc.is_in(rows.column("doc_id"), value_set=wanted)))
             if kept.num_rows:
-                add[table].append(write_part(out_dir, table, new_name, kept))
+                add[table].append(write_part(out_dir, table, f"{run_id}-kept-{rewritten:05d}", kept))
+                rewritten += 1
     return add, remove
 
 

@@ -11,9 +11,9 @@ import pyarrow as pa
 
 from schemas import FILES, QUARANTINE, RUNS
 from tasks.inventory import FileRecord, RawChanges
-from tasks.manifest import Manifest, Part
 from tasks.quarantine import CONTENT_REASONS
-from tasks.storage import read_table, to_arrow, write_part
+from tasks.storage import Part, to_arrow, write_part
+from tasks.tables import Snapshot, load_for_reading, read_table
 
 
 def new_run_id(started_at: datetime) -> str:
@@ -37,42 +37,41 @@ class State:
         }
 
 
-# The last state read, by the committed parts it was read from: a run that looked at the folder
+# The last state read, by the committed files it was read from: a run that looked at the folder
 # before taking the lock (raw_status) reads it once, not twice, when no commit came between.
 _last_state: tuple[tuple[object, ...], State] | None = None
 
 
-def load_state(out_dir: str | Path, manifest: Manifest) -> State:
-    """The state the manifest's files and documents parts hold (not to be modified by the caller)."""
+def load_state(out_dir: str | Path, snapshot: Snapshot) -> State:
+    """The state the snapshot's files and documents tables hold (not to be modified by the caller)."""
     global _last_state
-    parts = (manifest.tables.get("files", ()), manifest.tables.get("documents", ()))
-    key = (str(Path(out_dir).resolve()), *parts)
+    key = (str(Path(out_dir).resolve()), snapshot.actions("files"), snapshot.actions("documents"))
     if _last_state is not None and _last_state[0] == key:
         return _last_state[1]
-    state = _read_state(out_dir, manifest)
-    if all(part.sha256 for table_parts in parts for part in table_parts):  # parts known by their content
-        _last_state = (key, state)
+    state = _read_state(out_dir, snapshot)
+    _last_state = (key, state)  # khabar's part names are unique per run: the same names, the same rows
     return state
 
 
-def _read_state(out_dir: str | Path, manifest: Manifest) -> State:
-    files_table = read_table(out_dir, "files", manifest=manifest)
+def _read_state(out_dir: str | Path, snapshot: Snapshot) -> State:
+    files_table = read_table(out_dir, "files", snapshot=snapshot)
     mtimes = files_table.column("mtime").cast(pa.int64()).to_pylist()
     files = {}
     for row, mtime_us in zip(files_table.drop_columns("mtime").to_pylist(), mtimes, strict=True):
         files[row["path"]] = FileRecord(**row, mtime_us=mtime_us)
-    docs = read_table(out_dir, "documents", columns=["doc_id", "path"], manifest=manifest)
+    docs = read_table(out_dir, "documents", columns=["doc_id", "path"], snapshot=snapshot)
     return State(files, dict(zip(docs["doc_id"].to_pylist(), docs["path"].to_pylist(), strict=True)))
 
 
 def fingerprint_counts(out_dir: str | Path) -> dict[str, int]:
-    """How many documents each pipeline fingerprint made, from the committed documents table."""
-    from tasks.storage import load_for_reading
-
-    column = read_table(out_dir, "documents", ["fingerprint"], manifest=load_for_reading(out_dir)).column(0)
+    """How many current documents (reports/views.py) each pipeline fingerprint made."""
+    snapshot = load_for_reading(out_dir)
+    current = set(read_table(out_dir, "files", ["doc_id"], snapshot=snapshot).column(0).to_pylist())
+    docs = read_table(out_dir, "documents", ["doc_id", "fingerprint"], snapshot=snapshot)
     counts: dict[str, int] = {}
-    for fingerprint in column.to_pylist():
-        counts[fingerprint] = counts.get(fingerprint, 0) + 1
+    for doc_id, fingerprint in zip(docs["doc_id"].to_pylist(), docs["fingerprint"].to_pylist(), strict=True):
+        if doc_id in current:
+            counts[fingerprint] = counts.get(fingerprint, 0) + 1
     return counts
 
 
@@ -81,7 +80,6 @@ def raw_status(raw_dir: str | Path, out_dir: str | Path) -> RawChanges:
 
     Looked at without the lock: a run with nothing to read needs no workers and no Prefect server."""
     from tasks.inventory import raw_changes, scan_raw
-    from tasks.storage import load_for_reading
 
     if not Path(out_dir).is_dir():
         return raw_changes(scan_raw(raw_dir), {})

@@ -19,9 +19,8 @@ from tasks.documents import Document, content_hash, doc_id_for, process_document
 from tasks.entities import EntityExtractor, NerConfig, load_extractor
 from tasks.faults import failpoint
 from tasks.inventory import Outcome, fs_path
-from tasks.manifest import Part
 from tasks.quarantine import CHANGED_DURING_RUN, PROCESSING_ERROR, TOO_SLOW, UNREADABLE, QuarantineError
-from tasks.storage import to_arrow, write_part
+from tasks.storage import Part, to_arrow, write_part
 
 
 @dataclass(frozen=True)
@@ -211,7 +210,7 @@ def _process_shard(spec: ShardSpec) -> ShardResult:
     failpoint("shard.before_write")
     if docs:
         tables = shard_tables(docs, extractor, spec.run_id, spec.fingerprint, datetime.now(UTC))
-        for name, table in tables.items():  # invisible until the flow commits them in the manifest
+        for name, table in tables.items():  # invisible until the flow commits them (tasks.tables)
             result.parts[name] = write_part(spec.out_dir, name, spec.part, table)
     result.n_documents = len(docs)
     result.n_tokens = sum(len(d.tokens) for d in docs)

@@ -18,7 +18,7 @@ def run_pipeline(raw: Path, out: Path, **settings) -> RunSummary:
 
 def state_of(out: Path):
     from tasks.runlog import load_state
-    from tasks.storage import load_for_reading
+    from tasks.tables import load_for_reading
 
     return load_state(out, load_for_reading(out))
 
@@ -27,8 +27,13 @@ def parquet_digests(out: Path) -> dict[str, str]:
     return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*.parquet"))}
 
 
+def files_under(folder: Path) -> dict[str, bytes]:
+    """Every file under a folder, by relative path, with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def read_all(out: Path, table: str):
-    from tasks.storage import read_table
+    from tasks.tables import read_table
 
     return read_table(out, table)
 

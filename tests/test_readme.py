@@ -85,3 +85,73 @@ def test_readme_sql_examples_run(sample_output, tmp_path):
     args = args.replace("answer.parquet", str(tmp_path / "answer.parquet")).split()
     assert CliRunner().invoke(app, ["sql", *args, "--out", str(sample_output)]).exit_code == 0
     assert (tmp_path / "answer.parquet").stat().st_size > 0
+
+
+EXAMPLES = dict(re.findall(r"<!-- tested-example (\w+) -->\n```\w+\n(.*?)```", DOCS["sql.md"], flags=re.S))
+
+
+@pytest.fixture(scope="module")
+def reread(tmp_path_factory, sample_output, prefect_api_url):
+    """An output folder after a run, a corrected article, and a reprocess with a changed gazetteer."""
+    import shutil
+
+    from fixtures.make_sample_corpus import write_corpus
+    from pipeline import run_pipeline
+
+    from flows.reprocess import run_reprocess
+    from flows.settings import Settings
+    from tasks.reprocess import Selection
+
+    root = tmp_path_factory.mktemp("reread")
+    raw, out = root / "raw", root / "out"
+    write_corpus(raw)
+    shutil.copytree(sample_output, out)
+    stages = {"after a run": root / "run"}
+    shutil.copytree(out, stages["after a run"])
+    story = raw / "2026-11-01" / "sahel-daily" / "cairo-water-summit.txt"
+    story.write_text(story.read_text(encoding="utf-8") + "\nتصحيح: عقدت القمة في القاهرة.\n", encoding="utf-8")
+    run_pipeline(raw, out)
+    watch = root / "watch.tsv"
+    watch.write_text("ORG\tمنتدى التقنية الخليجي\n", encoding="utf-8")
+    run_reprocess(
+        Settings(raw_dir=raw, out_dir=out, workers=1, shard_retry_delay_s=0, gazetteers=(watch,)),
+        Selection(everything=True),
+    )
+    stages["after a correction and a reprocess"] = out
+    return stages
+
+
+def khabar_sql(out: Path, sql: str) -> list[tuple]:
+    from reports.query import connect, run_query
+
+    with connect(out) as tables:
+        return [tuple(row) for row in run_query(tables, sql)[1]]
+
+
+@pytest.mark.parametrize("stage", ["after a run", "after a correction and a reprocess"])
+def test_the_polars_example_counts_what_khabar_sql_counts(reread, stage, capsys):
+    out = reread[stage]
+    scope: dict = {}
+    exec(EXAMPLES["polars"].replace('"data/processed"', repr(str(out))), scope)
+    got = [tuple(row) for row in scope["by_source"].iter_rows()]
+    sql = "SELECT source, type, count(*) AS len FROM entities JOIN documents USING (doc_id) GROUP BY ALL ORDER BY ALL"
+    assert got == khabar_sql(out, sql) and got
+    assert str(scope["by_source"]) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("stage", ["after a run", "after a correction and a reprocess"])
+def test_the_duckdb_example_counts_what_khabar_sql_counts(reread, stage, tmp_path):
+    import duckdb
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    out = reread[stage]
+    export, query = EXAMPLES["duckdb"].strip().splitlines()
+    args = export.split()[1:]
+    target = tmp_path / args[-1]
+    result = CliRunner().invoke(app, [*args[:-1], str(target), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    sql = re.fullmatch(r'duckdb khabar\.duckdb -c "(.*)"', query)[1]
+    with duckdb.connect(str(target), read_only=True) as con:
+        assert con.execute(sql).fetchall() == khabar_sql(out, sql) != []

@@ -46,5 +46,5 @@ def main(
 
 
 # Register the commands, in the order --help lists them.
-for _module in ("run", "tables", "jobs", "ner"):
+for _module in ("run", "tables", "jobs", "maintenance", "ner"):
     importlib.import_module(f"flows.cli.{_module}")

@@ -104,6 +104,15 @@ NerModelOpt = Annotated[
     ),
 ]
 
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        metavar="RUN_ID",
+        help="Read the tables as this run committed them (a run_id from `khabar runs`), not as they are now",
+        show_default=False,
+    ),
+]
 TimeoutOpt = Annotated[
     float | None,
     typer.Option(

@@ -98,8 +98,8 @@ def reprocess(
 
 def _reprocess_plan(settings, selection):
     from flows.settings import pipeline_fingerprint
-    from tasks.manifest import OutputFolderError
     from tasks.reprocess import PlanError, plan
+    from tasks.storage import OutputFolderError
 
     require_output_folder(settings.out_dir)
     try:

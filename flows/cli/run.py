@@ -97,8 +97,8 @@ def check_folders(settings) -> None:
     """Fail before starting anything heavy: a raw folder that is not there, an output folder khabar
     cannot or must not write to (inside the raw folder, read-only, holding foreign files)."""
     from tasks.lock import LockedError, check_not_locked
-    from tasks.manifest import OutputFolderError
-    from tasks.storage import check_before_writing
+    from tasks.storage import OutputFolderError
+    from tasks.tables import check_before_writing
 
     if not settings.raw_dir.is_dir():
         raise UserError(f"the raw folder {settings.raw_dir} does not exist or is not a folder")
@@ -203,8 +203,8 @@ def run_with_progress(settings, job_name: str = "nightly", selection=None):
 
 
 def raw_status_of(settings):
-    from tasks.manifest import OutputFolderError
     from tasks.runlog import raw_status
+    from tasks.storage import OutputFolderError
 
     if not settings.raw_dir.is_dir():
         raise UserError(f"the raw folder {settings.raw_dir} does not exist or is not a folder")

@@ -13,6 +13,7 @@ import typer
 
 from flows.cli.common import (
     AllOpt,
+    AsOfOpt,
     FormatOpt,
     LayoutOpt,
     LimitOpt,
@@ -47,8 +48,8 @@ def sql(
     query: Annotated[
         str | None,
         typer.Argument(
-            help="One SELECT statement over the views documents, sentences, tokens, entities, files, quarantine "
-            "and runs; - reads it from stdin",
+            help="One SELECT statement over the views documents, sentences, tokens, entities, files, quarantine, "
+            "runs and document_versions; - reads it from stdin",
             show_default=False,
         ),
     ] = None,
@@ -61,6 +62,7 @@ def sql(
     limit: LimitOpt = None,
     all_rows: AllOpt = False,
     timeout: TimeoutOpt = None,
+    as_of: AsOfOpt = None,
 ) -> None:
     """Run an ad-hoc read-only SQL query with DuckDB over the output tables.
 
@@ -69,7 +71,8 @@ def sql(
     tables. Rows stream out; a table shows the first 40 (see --limit and --all).
 
     Example: `khabar sql "SELECT type, count(*) FROM entities GROUP BY type"`, or
-    `khabar sql -f query.sql --format parquet -o result.parquet`
+    `khabar sql -f query.sql --format parquet -o result.parquet`, or what the tables said after a
+    run: `khabar sql --as-of 20261103T020000000000Z-3f2a1c "SELECT count(*) FROM documents"`
     """
     if (query is None) == (file is None):
         raise fail("give the query as an argument, with -f FILE, or as - to read it from stdin")
@@ -81,7 +84,7 @@ def sql(
     elif query == "-":
         query = sys.stdin.read()
     assert query is not None
-    _show_query(out, query, Shown(fmt, output, limit, all_rows), timeout=timeout)
+    _show_query(out, query, Shown(fmt, output, limit, all_rows), timeout=timeout, as_of=as_of)
 
 
 @app.command()
@@ -94,6 +97,7 @@ def report(
     all_rows: AllOpt = False,
     list_: Annotated[bool, flag("--list", text="List the reports and exit")] = False,
     timeout: TimeoutOpt = None,
+    as_of: AsOfOpt = None,
 ) -> None:
     """Run a named report (one .sql file in reports/) over the output tables.
 
@@ -112,7 +116,7 @@ def report(
         sql_text = report_sql(name)
     except UnknownReportError as exc:
         raise fail(str(exc)) from None
-    _show_query(out, sql_text, shown, title=name, timeout=timeout)
+    _show_query(out, sql_text, shown, title=name, timeout=timeout, as_of=as_of)
 
 
 def _show_query(
@@ -122,19 +126,21 @@ def _show_query(
     title: str | None = None,
     timeout: float | None = None,
     drop_first: tuple[str, ...] = (),
+    as_of: str | None = None,
 ) -> None:
-    """Run one query over the tables and stream its rows out, or fail with one sentence.
+    """Run one query over the tables (as they are, or as_of a run) and stream its rows out, or fail with one sentence.
 
     Exit codes: 2 for a query or folder problem, 130 when interrupted (Ctrl-C).
     """
     from reports.query import QueryError, QueryInterrupted, QueryLimits, ReadOnlyTables
-    from tasks.manifest import OutputFolderError
+    from tasks.storage import OutputFolderError
+    from tasks.tables import load_for_reading
 
     try:
         settings = build_read_settings(out_dir=out, sql_timeout_s=timeout)
         require_output_folder(settings.out_dir)
         limits = QueryLimits(memory_limit=settings.sql_memory_limit, timeout_s=settings.sql_timeout_s)
-        tables = ReadOnlyTables(settings.out_dir, limits)
+        tables = ReadOnlyTables(settings.out_dir, limits, load_for_reading(settings.out_dir, as_of=as_of))
     except OutputFolderError as exc:
         raise fail(str(exc)) from None
     except UserError as exc:
@@ -183,8 +189,8 @@ def status(
     """
     from flows.settings import pipeline_fingerprint
     from tasks.entities import NerConfigError
-    from tasks.manifest import OutputFolderError
     from tasks.runlog import fingerprint_counts
+    from tasks.storage import OutputFolderError
 
     try:
         settings = build_settings(raw_dir=raw, out_dir=out, ner=ner, ner_model=ner_model, layout=layout)
@@ -266,9 +272,9 @@ def config(fmt: FormatOpt = Format.table, output: OutputOpt = None) -> None:
 
 @app.command()
 def check(out: OutOpt = None) -> None:
-    """Validate the output folder: every committed part there, unchanged since khabar wrote it (size and
-    sha256 as committed), readable with its table's exact schema; no file khabar did not write and
-    no khabar part the manifest does not list; the tables consistent (unique doc_ids, every
+    """Validate the output folder: every committed file there, unchanged since khabar wrote it (size and
+    sha256 as committed), readable with its table's exact schema; no file khabar did not write, no
+    Delta log lost or older than the versions _commits pinned; the tables consistent (unique doc_ids, every
     sentence, token, entity and file row with its document, counts and offsets that agree).
     Exits 1 and lists each problem with its path.
 
@@ -290,7 +296,45 @@ def check(out: OutOpt = None) -> None:
         raise typer.Exit(1)
     info(f"ok: {counts}")
     if result.leftovers:
-        info(
-            f"{plural(result.leftovers, 'file')} left by earlier runs (replaced or never committed); "
-            "the next run deletes them"
-        )
+        info(f"{plural(result.leftovers, 'temporary file')} left by an interrupted write; the next run deletes them")
+
+
+@app.command()
+def export(
+    duckdb_file: Annotated[
+        Path,
+        typer.Option(
+            "--duckdb",
+            metavar="PATH",
+            help="Write a DuckDB database file with one view per table over the committed files",
+            show_default=False,
+        ),
+    ],
+    out: OutOpt = None,
+    as_of: AsOfOpt = None,
+) -> None:
+    """Write the tables as views in a DuckDB file, for the DuckDB CLI and tools that open DuckDB files.
+
+    The views read the Parquet files of the tables as they are now (or --as-of a run), so they show
+    exactly the committed rows; export again after a run to follow the tables.
+
+    Example: `khabar export --duckdb khabar.duckdb && duckdb khabar.duckdb -c "FROM runs"`
+    """
+    import duckdb
+
+    from reports.export import export_duckdb
+    from reports.views import VIEWS
+    from tasks.storage import OutputFolderError
+    from tasks.tables import load_for_reading
+
+    try:
+        settings = build_read_settings(out_dir=out)
+        require_output_folder(settings.out_dir)
+        written = export_duckdb(load_for_reading(settings.out_dir, as_of=as_of), duckdb_file)
+    except OutputFolderError as exc:
+        raise fail(str(exc)) from None
+    except UserError as exc:
+        raise failed(exc) from None
+    except (OSError, duckdb.Error) as exc:
+        raise fail(f"cannot write {duckdb_file}: {getattr(exc, 'strerror', None) or exc}") from None
+    info(f"wrote {written}: views {', '.join(VIEWS)}")

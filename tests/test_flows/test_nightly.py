@@ -29,9 +29,10 @@ def test_every_parquet_file_has_its_tables_exact_schema(sample_run):
     import pyarrow.parquet as pq
 
     _, out, _ = sample_run
-    from tasks.manifest import load_manifest
+    from tasks.tables import load_for_reading
 
-    parts = [out / p for p in load_manifest(out).referenced()]
+    snapshot = load_for_reading(out)
+    parts = [path for table in TABLES for path in snapshot.files(table)]
     assert {p.parent.name for p in parts} == set(TABLES)
     for part in parts:
         assert pq.read_schema(part).equals(TABLES[part.parent.name], check_metadata=False), part
@@ -108,8 +109,12 @@ def test_second_run_processes_nothing_and_leaves_every_parquet_file_identical(tm
     assert again.docs_skipped == 13
     after = parquet_digests(copy)
     assert {k: after[k] for k in before} == before
-    # The run adds its own record and a files snapshot, nothing else.
-    assert sorted(set(after) - set(before)) == [f"files/{again.run_id}.parquet", f"runs/{again.run_id}.parquet"]
+    # The run adds its own record, a files snapshot and the step that pins them, nothing else.
+    assert sorted(set(after) - set(before)) == [
+        f"_commits/{again.run_id}-00000.parquet",
+        f"files/{again.run_id}.parquet",
+        f"runs/{again.run_id}.parquet",
+    ]
     assert len(read_all(copy, "runs")) == 2
 
 
@@ -127,7 +132,7 @@ def test_adding_one_file_processes_only_that_file(tmp_path, sample_run):
     after = parquet_digests(out2)
     assert {k: after[k] for k in before} == before
     added = {k.split("/")[0] for k in set(after) - set(before)}
-    assert added == set(TABLES) - {"quarantine"}  # nothing was quarantined this time
+    assert added == {*TABLES, "_commits"} - {"quarantine"}  # nothing was quarantined this time
     state = state_of(out2)
     assert state.files["2026-11-04/wahat-news/new-story.txt"].status == "processed"
     assert len(state.known_docs) == 13

@@ -7,13 +7,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from pipeline import read_all, run_pipeline
+from pipeline import files_under, read_all, run_pipeline
 
 from flows.reprocess import run_reprocess
 from flows.settings import Settings
-from tasks.manifest import load_manifest
 from tasks.reprocess import Selection, select_documents
 from tasks.storage import read_parts
+from tasks.tables import latest_snapshot
 
 pytestmark = pytest.mark.usefixtures("prefect_api_url")
 
@@ -66,32 +66,34 @@ def test_a_gazetteer_change_makes_documents_stale_and_reprocess_brings_them_curr
     keys = set(read_all(out, "entities").column("canonical_key").to_pylist())
     assert "منتدي التقنيه الخليجي" in keys and "هشام عبد الفتاح" in keys
 
-    version = load_manifest(out).version
+    before_again = files_under(out)
     again = run_reprocess(changed, Selection(stale=True))
     assert again.docs_reprocessed == 0
-    assert load_manifest(out).version == version  # a second call writes nothing
+    assert files_under(out).keys() == before_again.keys()  # a second call writes nothing (but the lock's holder)
+    assert {k: v for k, v in files_under(out).items() if k != ".khabar.lock"} == {
+        k: v for k, v in before_again.items() if k != ".khabar.lock"
+    }
     kinds = read_all(out, "runs").column("kind").to_pylist()
     assert sorted(kinds) == ["manual", "reprocess"]
 
 
-def test_readers_of_the_old_manifest_keep_a_consistent_snapshot(tmp_path, processed):
+def test_readers_of_the_old_snapshot_keep_a_consistent_view(tmp_path, processed):
     raw, out = processed
-    old = load_manifest(out)
+    old = latest_snapshot(out)
     run_reprocess(settings(raw, out, gazetteers=(watch_list(tmp_path),)), Selection(everything=True))
-    new = load_manifest(out)
-    for manifest in (old, new):  # both complete: every document once, every row with its document
-        docs = read_parts(manifest.parts(out, "documents"), "documents").column("doc_id").to_pylist()
+    new = latest_snapshot(out)
+    for snapshot in (old, new):  # both complete: every document once, every row with its document
+        docs = read_parts(snapshot.files("documents"), "documents").column("doc_id").to_pylist()
         assert len(docs) == len(set(docs)) == 12
         for table in ("sentences", "tokens", "entities"):
-            ids = set(read_parts(manifest.parts(out, table), table).column("doc_id").to_pylist())
+            ids = set(read_parts(snapshot.files(table), table).column("doc_id").to_pylist())
             assert ids <= set(docs)
     assert not set(old.paths("documents")) & set(new.paths("documents"))
 
 
 def test_only_the_chosen_documents_are_replaced(tmp_path, processed):
     raw, out = processed
-    manifest = load_manifest(out)
-    chosen = select_documents(out, manifest, Selection(source="wahat-news", since=date(2026, 11, 2)), "x")
+    chosen = select_documents(out, latest_snapshot(out), Selection(source="wahat-news", since=date(2026, 11, 2)), "x")
     assert [c.path.split("/")[1] for c in chosen] == ["wahat-news"] * 4
     summary = run_reprocess(
         settings(raw, out, gazetteers=(watch_list(tmp_path),)), Selection(doc_ids=(chosen[0].doc_id,))

@@ -79,8 +79,7 @@ def post(client: httpx.Client, path: str, body: dict):
 def test_served_nightly_deployment_is_scheduled_and_runs_on_a_real_server(tmp_path):
     from fixtures.make_sample_corpus import write_corpus
 
-    from tasks.manifest import load_manifest
-    from tasks.storage import read_table
+    from tasks.tables import read_table
 
     write_corpus(tmp_path / "raw")
     port = free_port()
@@ -124,7 +123,7 @@ def test_served_nightly_deployment_is_scheduled_and_runs_on_a_real_server(tmp_pa
             stop(serving)
         stop(server)
     out = tmp_path / "out"
-    assert len(read_table(out, "documents", manifest=load_manifest(out))) == 12
+    assert len(read_table(out, "documents")) == 12
     (record,) = read_table(out, "runs").to_pylist()
     assert (record["kind"], record["trigger"], record["flow_run_id"]) == ("nightly", "deployment", run["id"])
     # Children of the stopped process groups (the server's workers, the flow run's pool) exit too.

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tasks.manifest import load_manifest
 from tasks.storage import file_digest
+from tasks.tables import load_for_reading
 
 runner = CliRunner()
 
@@ -23,17 +23,21 @@ def out(tmp_path, sample_output):
 
 
 def first_part(out, table):
-    return load_manifest(out).parts(out, table)[0]
+    return load_for_reading(out).files(table)[0]
 
 
 def recommit(out, part):
-    """Record a part's current bytes in the manifest, as if a faulty writer had committed them."""
-    body = json.loads((out / "_manifest.json").read_text())
-    for entries in body["tables"].values():
-        for entry in entries:
-            if out / entry["path"] == part:
-                entry["size"], entry["sha256"] = file_digest(part)
-    (out / "_manifest.json").write_text(json.dumps(body))
+    """Record a part's current size and hash in its table's Delta log, as if a faulty writer had committed them."""
+    size, digest = file_digest(part)
+    for log in (part.parent / "_delta_log").glob("*.json"):
+        actions = [json.loads(line) for line in log.read_text().splitlines()]
+        for action in actions:
+            if action.get("add", {}).get("path") == part.name:
+                action["add"]["size"] = size
+            khabar = action.get("commitInfo", {}).get("khabar", {})
+            if part.name in khabar.get("sha256", {}):
+                khabar["sha256"][part.name] = digest
+        log.write_text("".join(json.dumps(a) + "\n" for a in actions))
 
 
 def test_a_part_replaced_behind_khabars_back_is_reported(out):
@@ -115,10 +119,10 @@ def test_counts_that_disagree_with_the_rows_are_reported(out):
     assert "problem tokens: tokens: 1 documents whose n_tokens differs from their rows" in result.output
 
 
-def test_a_missing_manifest_is_reported(out):
-    (out / "_manifest.json").unlink()
+def test_a_missing_commits_table_is_reported(out):
+    shutil.rmtree(out / "_commits")
     result = runner.invoke(app, ["check", "--out", str(out)])
-    assert result.exit_code == 1 and "holds khabar tables" in result.output and "but no _manifest.json" in result.output
+    assert result.exit_code == 1 and "holds tables but no _commits table" in result.output
 
 
 def test_check_help_has_an_example():

@@ -6,7 +6,6 @@ tmpfs mounted in a private mount namespace (`unshare --mount`), which vanishes w
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -14,10 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from pipeline import read_all, run_pipeline
+from pipeline import files_under, read_all, run_pipeline
 
 from tasks.check import check_tables
-from tasks.manifest import load_manifest, manifest_path
 
 KHABAR = str(Path(sys.executable).with_name("khabar"))
 
@@ -36,10 +34,6 @@ def one_sentence(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def files_under(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 @pytest.fixture
 def processed(tmp_path, sample_output, raw_corpus) -> tuple[Path, Path]:
     shutil.copytree(sample_output, tmp_path / "out")
@@ -54,7 +48,7 @@ def test_a_foreign_file_in_a_table_folder_is_kept_and_the_run_refused(tmp_path, 
     assert result.returncode == 2
     assert one_sentence(result).startswith(f"Error: {out} holds files khabar did not write in its table folders")
     assert (out / "files" / "keep.pdf").read_bytes() == b"x"
-    assert not manifest_path(out).exists()
+    assert not (out / "_commits").exists()
 
 
 def test_a_foreign_file_next_to_committed_tables_is_kept_and_check_reports_it(processed, prefect_api_url):
@@ -82,73 +76,65 @@ def test_an_output_folder_in_the_raw_folder_is_refused_before_anything_is_touche
     assert files_under(raw) == before
 
 
-def emptied(out: Path) -> None:
-    body = json.loads(manifest_path(out).read_text())
-    body["tables"] = {name: [] for name in body["tables"]}
-    manifest_path(out).write_text(json.dumps(body))
+def last_log(out: Path, table: str) -> Path:
+    return sorted((out / table / "_delta_log").glob("*.json"))[-1]
 
 
-@pytest.mark.parametrize("damage", ["emptied", "legacy-empty", "no-tables"])
-def test_a_manifest_emptier_than_the_parts_stops_every_writer_and_fails_check(processed, prefect_api_url, damage):
+@pytest.mark.parametrize("damage", ["log-removed", "commits-removed", "log-truncated"])
+def test_a_lost_delta_log_stops_every_writer_and_fails_check(processed, prefect_api_url, damage):
     raw, out = processed
     khabar("run", "--raw", str(raw), "--out", str(out), api_url=prefect_api_url)  # two runs of history
     assert len(read_all(out, "runs")) == 2
-    before = files_under(out / "runs")
-    if damage == "emptied":
-        emptied(out)
-    elif damage == "legacy-empty":  # as reported: a manifest that parses but lists nothing
-        manifest_path(out).write_text(json.dumps({"format": 1, "version": 7, "tables": {}}))
-    else:
-        manifest_path(out).write_text(json.dumps({"format": 1}))
+    parts = {name: body for name, body in files_under(out / "runs").items() if name.endswith(".parquet")}
+    if damage == "log-removed":
+        shutil.rmtree(out / "runs" / "_delta_log")
+        expected = "khabar parts without a Delta log"
+    elif damage == "commits-removed":
+        shutil.rmtree(out / "_commits")
+        expected = "no _commits table"
+    else:  # the log's last commit lost: the table is older than the snapshot that pins it
+        last_log(out, "runs").unlink()
+        expected = "restore it"  # the version khabar pinned is gone from the log
     for args in (["run", "--raw", str(raw)], ["reprocess", "--all", "--raw", str(raw)]):
         result = khabar(*args, "--out", str(out), api_url=prefect_api_url)
         assert result.returncode == 2, result.stderr
-        sentence = one_sentence(result)
-        assert any(s in sentence for s in ("older or emptier than the parts", "lists no documents", "not a valid")), (
-            sentence
-        )
-    assert files_under(out / "runs") == before  # nothing deleted: the run history stays
+        assert expected in one_sentence(result)
+    assert {n: b for n, b in files_under(out / "runs").items() if n.endswith(".parquet")} == parts  # all kept
     check = khabar("check", "--out", str(out), api_url=prefect_api_url)
     assert check.returncode == 1 and "problem" in check.stderr
 
 
-def test_a_manifest_restored_from_an_older_backup_stops_the_writer(processed, prefect_api_url):
+def test_a_log_restored_from_an_older_backup_stops_the_writer(processed, prefect_api_url):
     raw, out = processed
-    backup = manifest_path(out).read_bytes()
+    backup = out.parent / "runs-log-backup"
+    shutil.copytree(out / "runs" / "_delta_log", backup)
     (raw / "2026-11-03" / "wahat-news" / "new.txt").write_text("خبر جديد من الرياض", encoding="utf-8")
     assert khabar("run", "--raw", str(raw), "--out", str(out), api_url=prefect_api_url).returncode == 0
-    manifest_path(out).write_bytes(backup)  # versions go backwards
+    shutil.rmtree(out / "runs" / "_delta_log")
+    shutil.copytree(backup, out / "runs" / "_delta_log")  # versions go backwards
     result = khabar("run", "--raw", str(raw), "--out", str(out), api_url=prefect_api_url)
-    assert result.returncode == 2 and "older or emptier than the parts on disk" in one_sentence(result)
+    assert result.returncode == 2 and "older than the version" in one_sentence(result)
     assert khabar("check", "--out", str(out), api_url=prefect_api_url).returncode == 1
 
 
-def test_a_format_1_manifest_is_upgraded_by_the_next_writer(processed, prefect_api_url):
-    """Folders written before part hashes keep working: the next run records sizes and hashes."""
-    raw, out = processed
-    body = json.loads(manifest_path(out).read_text())
-    legacy = {
-        "format": 1,
-        "version": body["version"],
-        "updated_at": body["updated_at"],
-        "tables": {name: [p["path"] for p in parts] for name, parts in body["tables"].items()},
-    }
-    manifest_path(out).write_text(json.dumps(legacy))
-    assert check_tables(out).problems == []
-    result = khabar("run", "--raw", str(raw), "--out", str(out), api_url=prefect_api_url)
-    assert result.returncode == 0, result.stderr
-    upgraded = load_manifest(out)
-    assert upgraded.format == 2 and all(p.sha256 for parts in upgraded.tables.values() for p in parts)
-    assert check_tables(out).problems == []
+def untracked(out: Path) -> list[str]:
+    """Parquet files that no version of their table names (deltalake's own accounting)."""
+    from deltalake import DeltaTable
+
+    found = []
+    for folder in sorted(p for p in out.iterdir() if (p / "_delta_log").is_dir()):
+        table = DeltaTable(str(folder))
+        every = set(table.vacuum(retention_hours=0, dry_run=True, enforce_retention_duration=False, full=True))
+        retired = set(table.vacuum(retention_hours=0, dry_run=True, enforce_retention_duration=False))
+        found += [f"{folder.name}/{name}" for name in sorted(every - retired)]
+    return found
 
 
 def test_a_run_with_nothing_new_leaves_no_khabar_leftovers(processed, prefect_api_url):
     raw, out = processed
     assert khabar("run", "--raw", str(raw), "--out", str(out), api_url=prefect_api_url).returncode == 0
-    manifest = load_manifest(out)
-    assert manifest.open_runs == ()
-    on_disk = {str(p.relative_to(out)) for p in out.glob("*/*.parquet")}
-    assert on_disk == set(manifest.referenced()) | set(manifest.retired)
+    assert untracked(out) == []
+    assert not list(out.glob("*/.tmp-*"))
 
 
 def test_the_output_folder_naming_a_file_is_one_sentence(tmp_path, raw_corpus, prefect_api_url):

@@ -22,7 +22,9 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from reports.query import ReadOnlyTables, check_read_only, run_query
-from tasks.manifest import load_manifest
+from reports.views import VIEWS, base_name
+from schemas import TABLES
+from tasks.tables import load_for_reading
 
 KHABAR = str(Path(sys.executable).with_name("khabar"))
 runner = CliRunner()
@@ -44,8 +46,8 @@ def digests(folder: Path) -> dict[str, str]:
 
 def write_paths(out: Path) -> list[str]:
     """Statements that would write: into a committed part, the folder, or anywhere."""
-    part = load_manifest(out).parts(out, "documents")[0]
-    runs_part = load_manifest(out).parts(out, "runs")[0]
+    part = load_for_reading(out).files("documents")[0]
+    runs_part = load_for_reading(out).files("runs")[0]
     copy_part = f"COPY (SELECT 'x' AS x) TO '{part}' (FORMAT parquet, USE_TMP_FILE false)"
     return [
         copy_part,
@@ -80,7 +82,8 @@ def write_paths(out: Path) -> list[str]:
         f"SELECT * FROM read_parquet('{part}')",
         "SELECT * FROM read_csv('/etc/passwd')",
         "SELECT * FROM glob('*')",
-        f"SELECT * FROM read_text('{out}/_manifest.json')",
+        f"SELECT * FROM read_text('{out}/_commits/_delta_log/{0:020d}.json')",
+        f"COPY (SELECT 1 AS x) TO '{out}/runs/_delta_log/{99:020d}.json' (FORMAT json)",
     ]
 
 
@@ -132,7 +135,7 @@ def test_plain_reads_still_work(out):
             assert columns and rows, query
         assert run_query(tables, "SELECT count(*) FROM documents")[1] == [(12,)]
         names = {r[0] for r in run_query(tables, "SHOW TABLES")[1]}
-        assert names == {"documents", "sentences", "tokens", "entities", "files", "quarantine", "runs"}
+        assert names == {*VIEWS, *(base_name(table) for table in TABLES)}
 
 
 def test_files_in_the_working_folder_cannot_be_read(out, monkeypatch, tmp_path):

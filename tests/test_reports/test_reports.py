@@ -94,7 +94,7 @@ def test_views_exist_for_an_empty_output_folder(tmp_path):
 
 def test_the_run_artifacts_top_entities_agree_with_sql(con, sample_output):
     from reports.query import top_entities
-    from tasks.storage import load_for_reading
+    from tasks.tables import load_for_reading
 
     parts = load_for_reading(sample_output).paths("entities")
     _, rows = run_query(

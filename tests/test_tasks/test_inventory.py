@@ -1,4 +1,5 @@
 import os
+from dataclasses import replace
 
 import pytest
 from conftest import make_raw
@@ -87,6 +88,7 @@ def test_files_table_accounts_for_every_path_and_keeps_first_seen():
     assert sorted(rows) == ["bad.txt", "gone.txt", "new.txt", "same.txt", "vdup.txt"]
     assert rows["same.txt"].first_seen_run_id == "r0" and rows["same.txt"].last_seen_run_id == "r1"
     assert rows["gone.txt"].last_seen_run_id == "r0"
+    assert (rows["gone.txt"].status, rows["gone.txt"].doc_id) == ("missing", previous["gone.txt"].doc_id)  # kept
     assert (rows["new.txt"].status, rows["new.txt"].doc_id) == ("processed", doc)
     assert (rows["vdup.txt"].status, rows["vdup.txt"].doc_id) == ("duplicate", doc)
     assert (rows["bad.txt"].status, rows["bad.txt"].reason, rows["bad.txt"].doc_id) == (
@@ -236,3 +238,11 @@ def test_raw_changes_sort_the_folder_against_the_last_run():
     assert [s.path for s in changes.unchanged] == ["same.txt"]
     assert changes.missing == ["gone.txt"]  # not the file already gone before the last run
     assert [s.path for s in changes.to_read] == ["edited.txt", "failed.txt", "fresh.txt"]
+
+
+def test_a_missing_file_that_comes_back_is_read_again():
+    previous = {"back.txt": replace(record("back.txt", run="r0"), status="missing")}
+    changes = raw_changes(
+        [FileStat("back.txt", previous["back.txt"].size_bytes, previous["back.txt"].mtime_us)], previous
+    )
+    assert [s.path for s in changes.to_read] == ["back.txt"]
