@@ -42,7 +42,9 @@ def compact(out_dir: str | Path, run_id: str | None = None, lock_wait_s: float =
     run_id = run_id or new_run_id(datetime.now(UTC))
     with output_lock(out_dir, "compact", wait_s=lock_wait_s):
         writer = TableWriter.open(out_dir, run_id)
-        return compact_open(writer)
+        result = compact_open(writer)
+        writer.finish()
+        return result
 
 
 def compact_open(writer: TableWriter, at_least: int = 2) -> CompactResult:
@@ -51,8 +53,11 @@ def compact_open(writer: TableWriter, at_least: int = 2) -> CompactResult:
     add: dict[str, list[Part]] = {}
     remove: list[str] = []
     for table in (*TABLES, COMMITS_TABLE):
+        needed = max(COMMITS_AT_LEAST if table == COMMITS_TABLE else 2, at_least)
+        if sum(1 for _ in table_dir(writer.out_dir, table).glob("*.parquet")) < needed:
+            continue  # fewer files on disk than that: no need to read the log
         small = small_files(writer, table)
-        if len(small) < max(COMMITS_AT_LEAST if table == COMMITS_TABLE else 2, at_least):
+        if len(small) < needed:
             continue
         bins: list[list[str]] = [[]]
         filled = 0
@@ -76,7 +81,6 @@ def compact_open(writer: TableWriter, at_least: int = 2) -> CompactResult:
         result.merged[table] = (len(small), len(bins))
     if add:
         writer.commit("compact", add=add, remove=remove)
-    writer.finish()
     return result
 
 

@@ -321,6 +321,7 @@ class TableWriter:
         self.out_dir = str(out_dir)
         self.run_id = run_id
         self._tables: dict[str, Any] = {}
+        self._committed: dict[str, set[str]] = {}  # file names this writer committed, per table
         self._steps = 0
         self.snapshot = Snapshot(self.out_dir)
 
@@ -356,12 +357,13 @@ class TableWriter:
                 )
         pinned = latest_snapshot(out)
         for name in TABLES:
-            _refuse_older(pinned, name)
+            if writer._tables[name].version() < pinned.versions[name]:
+                _refuse_older(pinned, name)
         ahead = [name for name in TABLES if writer._tables[name].version() > pinned.versions[name]]
         for name in ahead:  # a crash between a step's commits: back to the step before it
             writer._tables[name].restore(pinned.versions[name])
             writer._tables[name].update_incremental()
-        writer._sweep(lambda run_id: run_id >= pinned.run_id)
+        writer._sweep(lambda run_id: run_id >= pinned.run_id, pinned)
         writer.snapshot = pinned if not ahead else writer.pin("recover")
 
     def commit(
@@ -402,6 +404,8 @@ class TableWriter:
 
     def _commit_table(self, table: str, actions: list, khabar: dict) -> None:
         schema = COMMITS if table == COMMITS_TABLE else TABLES[table]
+        added = (a.path for a in actions if isinstance(a, _delta().transaction.AddAction))
+        self._committed.setdefault(table, set()).update(added)
         delta = self._tables[table]
         delta.create_write_transaction(
             actions,
@@ -439,20 +443,31 @@ class TableWriter:
 
     def finish(self) -> None:
         """Delete this run's parts that no commit took (a shard that failed after writing some tables)."""
-        self._sweep(lambda run_id: run_id == self.run_id)
+        for name in self._tables:
+            for path in sorted(table_dir(self.out_dir, name).glob(f"{self.run_id}*.parquet")):
+                if run_of(path.name) == self.run_id and path.name not in self._committed.get(name, ()):
+                    path.unlink()
 
-    def _sweep(self, ours: Any) -> list[Path]:
-        """Delete khabar-named parts that are in no version of their table and were written by a run `ours` names."""
+    def _sweep(self, ours: Any, pinned: Snapshot) -> list[Path]:
+        """Delete khabar-named parts that are in no version of their table and were written by a run `ours`
+        names. Delta's own accounting (a dry-run vacuum) is asked only about tables holding such a candidate."""
         removed = []
         for name, delta in self._tables.items():
+            committed = {file_name for file_name, _ in pinned.actions(name)} if name in pinned.versions else set()
+            candidates = [
+                p.name
+                for p in table_dir(self.out_dir, name).glob("*.parquet")
+                if p.name not in committed and (run_id := run_of(p.name)) is not None and ours(run_id)
+            ]
+            if not candidates:
+                continue
             unreferenced = set(
                 delta.vacuum(retention_hours=0, dry_run=True, enforce_retention_duration=False, full=True)
             )
             unreferenced -= set(delta.vacuum(retention_hours=0, dry_run=True, enforce_retention_duration=False))
-            for file_name in sorted(unreferenced):
-                run_id = run_of(file_name)
+            for file_name in sorted(unreferenced & set(candidates)):
                 path = table_dir(self.out_dir, name) / file_name
-                if "/" not in file_name and run_id is not None and ours(run_id) and path.is_file():
+                if path.is_file():
                     path.unlink()
                     removed.append(path)
         return removed
