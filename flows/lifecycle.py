@@ -7,6 +7,7 @@ Nothing here imports Prefect unless shards are to run.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from tasks.lock import LockedError, output_lock
 from tasks.maintenance import COMPACT_WHEN_SMALL_FILES, compact_open
 from tasks.runlog import load_state, write_files_table, write_quarantine, write_run_record
 from tasks.shards import ShardResult
-from tasks.storage import OutputFolderError, check_folders, write_failure
+from tasks.storage import OutputFolderError, Part, check_folders, write_failure
 from tasks.tables import TableWriter
 
 # Bookkeeping runs as plain calls in the flow's process: as Prefect tasks they cost about half a
@@ -51,14 +52,37 @@ class RunFailedError(RuntimeError):
     """The run could not run or could not finish (folder in use or refused, disk full); one sentence."""
 
 
-def shard_committer(writer: TableWriter):
-    """Makes each finished shard visible at once, so a crash late in a long run keeps earlier shards."""
+class ShardCommitter:
+    """Makes finished shards visible as the run goes, so a crash late in a long run keeps earlier shards.
 
-    def commit_shard(result: ShardResult) -> None:
+    The first shard is committed when it finishes; shards that finish within COMMIT_EVERY_S of the last
+    step are committed together in the next one:
+    a step costs five Delta commits (about 80 ms), and a 20,000-article run has 40 shards.
+    """
+
+    COMMIT_EVERY_S = 5.0
+
+    def __init__(self, writer: TableWriter) -> None:
+        self.writer = writer
+        self.pending: list[ShardResult] = []
+        self.last = -float("inf")
+
+    def __call__(self, result: ShardResult) -> None:
         if result.parts:
-            writer.commit("shard", add={table: [part] for table, part in result.parts.items()})
+            self.pending.append(result)
+        if self.pending and time.monotonic() - self.last >= self.COMMIT_EVERY_S:
+            self.flush()
 
-    return commit_shard
+    def flush(self) -> None:
+        """Commit the shards not committed yet, as one step."""
+        if self.pending:
+            add: dict[str, list[Part]] = {}
+            for result in self.pending:
+                for table, part in result.parts.items():
+                    add.setdefault(table, []).append(part)
+            self.writer.commit("shard", add=add)
+            self.pending = []
+        self.last = time.monotonic()
 
 
 def nightly_run(
@@ -93,17 +117,20 @@ def nightly_run(
             groups = split_into_shards([path for path, _ in plan.to_process], shard_size, run.workers)
             hashes = {path: plan.facts[path].content_hash or "" for path, _ in plan.to_process}
             specs = shard_specs(run, raw_dir, out_dir, groups, hashes)
+            committer = ShardCommitter(writer)
             try:
                 results, outcomes = run_shards(
                     specs,
                     workers=run.workers,
                     retries=retries,
                     retry_delay_s=retry_delay_s,
-                    on_result=shard_committer(writer),
+                    on_result=committer,
                 )
             except RunInterrupted:
-                writer.finish()  # the committed shards stay; the others' parts go
+                committer.flush()  # the finished shards stay; the others' parts go
+                writer.finish()
                 raise
+            committer.flush()
 
             failpoint("run.before_record")
             files = next_files_table(state.files, scanned, plan, outcomes, run_id)

@@ -388,11 +388,13 @@ class TableWriter:
                     )
                 )
                 digests.setdefault(table, {})[part.name] = part.sha256
-        sizes = {table: dict(self.snapshot.actions(table)) for table in TABLES}
+        sizes: dict[str, dict[str, int]] = {}
         for rel in remove:
             table, name = rel.split("/", 1)
+            if table not in sizes:  # read from the log only for a table that loses files
+                sizes[table] = dict(self.snapshot.actions(table)) if table in self.snapshot.versions else {}
             actions.setdefault(table, []).append(
-                transaction.RemoveAction(name, True, now_ms, sizes.get(table, {}).get(name), None)
+                transaction.RemoveAction(name, True, now_ms, sizes[table].get(name), None)
             )
         failpoint("commit.before_tables")
         for i, table in enumerate(name for name in (*TABLES, COMMITS_TABLE) if actions.get(name)):

@@ -205,3 +205,41 @@ def test_the_run_leaves_a_markdown_summary_artifact(sample_run):
     rows = json.loads(table.data)
     assert rows[0].keys() == {"type", "canonical_key", "mentions", "documents"}
     assert rows == sorted(rows, key=lambda r: -r["mentions"])
+
+
+def test_shards_are_committed_first_at_once_then_in_steps_of_several(monkeypatch):
+    """A step costs five Delta commits: after the first shard, shards finishing close together share one."""
+    from flows.lifecycle import ShardCommitter
+    from tasks.shards import ShardResult
+    from tasks.storage import Part
+
+    class Writer:
+        def __init__(self):
+            self.steps = []
+
+        def commit(self, kind, add):
+            self.steps.append((kind, {table: [p.path for p in parts] for table, parts in add.items()}))
+
+    clock = [100.0]
+    monkeypatch.setattr("flows.lifecycle.time.monotonic", lambda: clock[0])
+    writer = Writer()
+    committer = ShardCommitter(writer)
+
+    def shard(n):
+        return ShardResult(f"p{n}", parts={"documents": Part(f"documents/p{n}.parquet", 1, "h", 1)})
+
+    committer(shard(0))
+    assert len(writer.steps) == 1  # the first shard at once
+    clock[0] += 1
+    committer(shard(1))
+    committer(shard(2))
+    assert len(writer.steps) == 1  # within COMMIT_EVERY_S: pending
+    clock[0] += ShardCommitter.COMMIT_EVERY_S
+    committer(shard(3))
+    assert writer.steps[-1] == (
+        "shard",
+        {"documents": ["documents/p1.parquet", "documents/p2.parquet", "documents/p3.parquet"]},
+    )
+    committer(ShardResult("empty"))  # a shard that wrote nothing adds nothing
+    committer.flush()
+    assert len(writer.steps) == 2
