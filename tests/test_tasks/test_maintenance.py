@@ -60,6 +60,8 @@ def test_a_corrected_article_replaces_its_old_version_in_every_view(processed):
         )[1]
     assert len(versions) == 2 and (old_doc, False) in versions
     assert len(read_all(out, "documents")) == 13  # the old version is kept, superseded
+    status = runner.invoke(app, ["status", "--raw", str(raw), "--out", str(out)])
+    assert "documents: 12 (12 current, 0 stale)" in status.output, status.output  # counted once there too
 
 
 def test_a_file_gone_from_the_raw_folder_keeps_its_document_until_pruned(processed):
@@ -102,13 +104,17 @@ def test_compact_merges_small_files_in_one_step_and_changes_no_answer(processed)
     assert compact(out).merged == {}  # nothing left to merge: no commit
 
 
-def test_vacuum_keeps_what_the_current_tables_read_and_as_of_says_when_history_is_gone(processed):
+def test_as_of_and_vacuum_keep_history_on_purpose_and_say_when_it_is_gone(processed):
     raw, out = processed
     first_run = read_all(out, "runs").column("run_id").to_pylist()[0]
     at_first = answers(out)
     (raw / "2026-11-04" / "wahat-news").mkdir(parents=True)
     (raw / "2026-11-04" / "wahat-news" / "new.txt").write_text("خبر\nزار الوزير الرياض.\n", encoding="utf-8")
     run_pipeline(raw, out)
+    then = runner.invoke(app, ["report", "corpus-stats", "--out", str(out), "--as-of", first_run, "--format", "csv"])
+    latest = runner.invoke(app, ["report", "corpus-stats", "--out", str(out), "--format", "csv"])
+    assert then.exit_code == latest.exit_code == 0
+    assert "2026-11-04" in latest.output and "2026-11-04" not in then.output  # report --as-of
     compact(out)
     now = answers(out)
     assert now != at_first and answers(out, as_of=first_run) == at_first  # history on purpose
@@ -123,27 +129,6 @@ def test_vacuum_keeps_what_the_current_tables_read_and_as_of_says_when_history_i
     assert answers(out) == now and check_tables(out).problems == []
     result = runner.invoke(app, ["sql", "--out", str(out), "--as-of", first_run, "SELECT count(*) FROM documents"])
     assert result.exit_code == 2 and "were vacuumed; it can no longer be read" in result.output
-
-
-def test_report_as_of_reads_the_tables_as_that_run_committed_them(processed):
-    raw, out = processed
-    first_run = read_all(out, "runs").column("run_id").to_pylist()[0]
-    (raw / "2026-11-04" / "wahat-news").mkdir(parents=True)
-    (raw / "2026-11-04" / "wahat-news" / "new.txt").write_text("خبر\nزار الوزير الرياض.\n", encoding="utf-8")
-    run_pipeline(raw, out)
-    then = runner.invoke(app, ["report", "corpus-stats", "--out", str(out), "--as-of", first_run, "--format", "csv"])
-    now = runner.invoke(app, ["report", "corpus-stats", "--out", str(out), "--format", "csv"])
-    assert then.exit_code == now.exit_code == 0
-    assert "2026-11-04" in now.output and "2026-11-04" not in then.output
-
-
-def test_status_counts_current_documents_once(processed):
-    raw, out = processed
-    story = raw / "2026-11-01" / "sahel-daily" / "cairo-water-summit.txt"
-    story.write_text(story.read_text(encoding="utf-8") + "\nتصحيح.\n", encoding="utf-8")
-    run_pipeline(raw, out)
-    result = runner.invoke(app, ["status", "--raw", str(raw), "--out", str(out)])
-    assert "documents: 12 (12 current, 0 stale)" in result.output, result.output
 
 
 def test_a_run_compacts_a_table_that_holds_too_many_small_files(processed, monkeypatch):
