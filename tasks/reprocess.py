@@ -113,18 +113,18 @@ def plan(
 
 
 def parts_without(
-    out_dir: str | Path, snapshot: Snapshot, dropped: set[str], run_id: str, tables: tuple[str, ...] = DOCUMENT_TABLES
+    out_dir: str | Path, snapshot: Snapshot, dropped: set[str], run_id: str
 ) -> tuple[dict[str, list[Part]], list[str]]:
-    """Parts to add and parts to remove so that the dropped documents' rows disappear from `tables`.
+    """Parts to add and parts to remove so that the dropped documents' rows disappear from every document table.
 
     Every committed part holding a dropped document is rewritten without it (or dropped when nothing
     else is left in it); parts are looked at one table at a time, as compaction merges them per table.
     Nothing becomes visible until the caller commits these changes, with any new rows, as one step.
     """
-    add: dict[str, list[Part]] = {name: [] for name in tables}
+    add: dict[str, list[Part]] = {name: [] for name in DOCUMENT_TABLES}
     remove: list[str] = []
     wanted = _string_array(dropped)
-    for table in tables:
+    for table in DOCUMENT_TABLES:
         rewritten = 0
         for path in snapshot.files(table):
             ids = read_parts([path], table, ["doc_id"]).column("doc_id")

@@ -112,9 +112,14 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def schema_of(table: str) -> pa.Schema:
+    """The explicit schema of a table of schemas.TABLES, or of khabar's own _commits."""
+    return COMMITS if table == COMMITS_TABLE else TABLES[table]
+
+
 def read_parts(paths: list[Path], table: str, columns: list[str] | None = None) -> pa.Table:
     """Read files of one table with its schema; an empty list gives an empty table of that schema."""
-    schema = COMMITS if table == COMMITS_TABLE else TABLES[table]
+    schema = schema_of(table)
     if columns is not None:
         schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
     if not paths:

@@ -37,9 +37,10 @@ from tasks.storage import (
     TMP_PREFIX,
     OutputFolderError,
     Part,
+    check_folders,
     read_parts,
-    relative,
     run_of,
+    schema_of,
     table_dir,
     to_arrow,
     write_part,
@@ -293,8 +294,6 @@ def audit(out_dir: str | Path) -> FolderAudit:
 
 def check_before_writing(raw_dir: str | Path, out_dir: str | Path) -> None:
     """What a writer can check before it starts anything heavy; the flow checks again under the lock."""
-    from tasks.storage import check_folders
-
     check_folders(raw_dir, out_dir)
     out = Path(out_dir)
     if not out.exists():  # the run creates it: its nearest existing folder must take new files
@@ -342,29 +341,31 @@ class TableWriter:
         return writer
 
     def _open_tables(self) -> None:
-        out, writer, deltalake = Path(self.out_dir), self, _delta()
+        out, deltalake = Path(self.out_dir), _delta()
         pinned = latest_snapshot(out)
+        created = False
         for name in ALL_TABLES:
             folder = table_dir(out, name)
             if _is_table(out, name):
-                writer._tables[name] = deltalake.DeltaTable(str(folder))
+                self._tables[name] = deltalake.DeltaTable(str(folder))
             elif pinned.run_id:  # a step was committed with this table: it was there
                 raise TableError(f"the {name} table in {out} is gone; restore it or rebuild the folder")
             else:
-                schema = COMMITS if name == COMMITS_TABLE else TABLES[name]
-                writer._tables[name] = deltalake.DeltaTable.create(
-                    str(folder), schema=schema, mode="ignore", configuration=_CONFIG
+                self._tables[name] = deltalake.DeltaTable.create(
+                    str(folder), schema=schema_of(name), mode="ignore", configuration=_CONFIG
                 )
-        pinned = latest_snapshot(out)
+                created = True
+        if created:  # no step committed yet: every table as created
+            pinned = latest_snapshot(out)
         for name in TABLES:
-            if writer._tables[name].version() < pinned.versions[name]:
+            if self._tables[name].version() < pinned.versions[name]:
                 _refuse_older(pinned, name)
-        ahead = [name for name in TABLES if writer._tables[name].version() > pinned.versions[name]]
+        ahead = [name for name in TABLES if self._tables[name].version() > pinned.versions[name]]
         for name in ahead:  # a crash between a step's commits: back to the step before it
-            writer._tables[name].restore(pinned.versions[name])
-            writer._tables[name].update_incremental()
-        writer._sweep(lambda run_id: run_id >= pinned.run_id, pinned)
-        writer.snapshot = pinned if not ahead else writer.pin("recover")
+            self._tables[name].restore(pinned.versions[name])
+            self._tables[name].update_incremental()
+        self._sweep(lambda run_id: run_id >= pinned.run_id, pinned)
+        self.snapshot = pinned if not ahead else self.pin("recover")
 
     def commit(
         self, kind: str, add: Mapping[str, Iterable[Part]] | None = None, remove: Iterable[str] = ()
@@ -376,17 +377,7 @@ class TableWriter:
         transaction = _delta().transaction
         for table, parts in (add or {}).items():
             for part in parts:
-                path = Path(self.out_dir) / part.path
-                actions.setdefault(table, []).append(
-                    transaction.AddAction(
-                        part.name,
-                        part.size,
-                        {},
-                        int(path.stat().st_mtime * 1000),
-                        True,
-                        json.dumps({"numRecords": part.rows}),
-                    )
-                )
+                actions.setdefault(table, []).append(self._add_action(part))
                 digests.setdefault(table, {})[part.name] = part.sha256
         sizes: dict[str, dict[str, int]] = {}
         for rel in remove:
@@ -404,15 +395,20 @@ class TableWriter:
         failpoint("commit.before_snapshot")
         return self.pin(kind)
 
+    def _add_action(self, part: Part) -> Any:
+        """The Delta log's entry for a part this writer wrote."""
+        mtime_ms = int((Path(self.out_dir) / part.path).stat().st_mtime * 1000)
+        stats = json.dumps({"numRecords": part.rows})
+        return _delta().transaction.AddAction(part.name, part.size, {}, mtime_ms, True, stats)
+
     def _commit_table(self, table: str, actions: list, khabar: dict) -> None:
-        schema = COMMITS if table == COMMITS_TABLE else TABLES[table]
         added = (a.path for a in actions if isinstance(a, _delta().transaction.AddAction))
         self._committed.setdefault(table, set()).update(added)
         delta = self._tables[table]
         delta.create_write_transaction(
             actions,
             mode="append",
-            schema=schema,
+            schema=schema_of(table),
             commit_properties=_delta().transaction.CommitProperties(custom_metadata={"khabar": khabar}),
         )
         delta.update_incremental()  # the next commit reads from here, not from where the writer opened
@@ -428,11 +424,8 @@ class TableWriter:
         row: dict[str, list] = {"run_id": [self.run_id], "kind": [kind], "committed_at": [now]}
         row |= {f"{name}_version": [versions[name]] for name in TABLES}
         part = write_part(self.out_dir, COMMITS_TABLE, f"{self.run_id}-{self._next_step():05d}", to_arrow(row, COMMITS))
-        add = _delta().transaction.AddAction(
-            part.name, part.size, {}, int(now.timestamp() * 1000), True, json.dumps({"numRecords": 1})
-        )
         info = {"run_id": self.run_id, "kind": kind, "versions": versions, "sha256": {part.name: part.sha256}}
-        self._commit_table(COMMITS_TABLE, [add], info)
+        self._commit_table(COMMITS_TABLE, [self._add_action(part)], info)
         self.snapshot = Snapshot(self.out_dir, versions, self.run_id, now)
         return self.snapshot
 
@@ -450,10 +443,9 @@ class TableWriter:
                 if run_of(path.name) == self.run_id and path.name not in self._committed.get(name, ()):
                     path.unlink()
 
-    def _sweep(self, ours: Any, pinned: Snapshot) -> list[Path]:
+    def _sweep(self, ours: Any, pinned: Snapshot) -> None:
         """Delete khabar-named parts that are in no version of their table and were written by a run `ours`
         names. Delta's own accounting (a dry-run vacuum) is asked only about tables holding such a candidate."""
-        removed = []
         for name, delta in self._tables.items():
             committed = {file_name for file_name, _ in pinned.actions(name)} if name in pinned.versions else set()
             candidates = [
@@ -468,11 +460,7 @@ class TableWriter:
             )
             unreferenced -= set(delta.vacuum(retention_hours=0, dry_run=True, enforce_retention_duration=False))
             for file_name in sorted(unreferenced & set(candidates)):
-                path = table_dir(self.out_dir, name) / file_name
-                if path.is_file():
-                    path.unlink()
-                    removed.append(path)
-        return removed
+                (table_dir(self.out_dir, name) / file_name).unlink(missing_ok=True)
 
 
 def committed_digests(out_dir: str | Path, table: str) -> dict[str, str]:
@@ -497,6 +485,5 @@ __all__ = [
     "latest_snapshot",
     "load_for_reading",
     "read_table",
-    "relative",
     "snapshot_of_run",
 ]

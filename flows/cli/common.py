@@ -187,6 +187,16 @@ def require_output_folder(out_dir: Path) -> None:
         raise UserError(f"no output folder at {out_dir}; run `khabar run` first")
 
 
+def existing_output_folder(out: Path | None) -> Path:
+    """The output folder the settings name, which must exist; else exit with one sentence."""
+    try:
+        settings = build_read_settings(out_dir=out)
+        require_output_folder(settings.out_dir)
+    except UserError as exc:
+        raise failed(exc) from None
+    return settings.out_dir
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     error(message)
     return typer.Exit(code)

@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from flows.cli.common import OutOpt, UserError, app, build_read_settings, fail, failed, flag, require_output_folder
+from flows.cli.common import OutOpt, app, existing_output_folder, fail, flag
 from flows.output import info, plural
 
 
-def _writable_folder(out):
-    try:
-        settings = build_read_settings(out_dir=out)
-        require_output_folder(settings.out_dir)
-    except UserError as exc:
-        raise failed(exc) from None
-    return settings.out_dir
-
-
-def _one_sentence(exc: BaseException, out_dir) -> typer.Exit:
+@contextmanager
+def _one_sentence(out_dir: Path) -> Iterator[None]:
+    """A folder in use or refused, a bad value, a full disk: one sentence and exit 2, never a traceback."""
     from tasks.lock import LockedError
     from tasks.storage import OutputFolderError, write_failure
 
-    if isinstance(exc, LockedError | OutputFolderError | ValueError):
-        return fail(str(exc))
-    if isinstance(exc, OSError):
-        return fail(write_failure(out_dir, exc))
-    raise exc
+    try:
+        yield
+    except (LockedError, OutputFolderError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(write_failure(out_dir, exc)) from None
 
 
 @app.command()
@@ -41,11 +38,9 @@ def compact(out: OutOpt = None) -> None:
     """
     from tasks.maintenance import compact as compact_tables
 
-    out_dir = _writable_folder(out)
-    try:
+    out_dir = existing_output_folder(out)
+    with _one_sentence(out_dir):
         result = compact_tables(out_dir)
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise _one_sentence(exc, out_dir) from None
     if not result.merged:
         info("nothing to compact: no table holds two small files")
     for table, (before, after) in result.merged.items():
@@ -69,11 +64,9 @@ def vacuum(
     """
     from tasks.maintenance import vacuum as vacuum_tables
 
-    out_dir = _writable_folder(out)
-    try:
+    out_dir = existing_output_folder(out)
+    with _one_sentence(out_dir):
         result = vacuum_tables(out_dir, retain_days, dry_run=dry_run)
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise _one_sentence(exc, out_dir) from None
     total = sum(len(names) for names in result.deleted.values())
     verb = "would delete" if dry_run else "deleted"
     info(f"{verb} {plural(total, 'file')} older than {retain_days:g} days that no current table reads")
@@ -99,11 +92,9 @@ def prune(
 
     if not missing:
         raise fail("say what to prune: --missing")
-    out_dir = _writable_folder(out)
-    try:
+    out_dir = existing_output_folder(out)
+    with _one_sentence(out_dir):
         result = prune_missing(out_dir, dry_run=dry_run)
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise _one_sentence(exc, out_dir) from None
     verb = "would remove" if dry_run else "removed"
     info(
         f"{verb} {plural(len(result.paths), 'missing file')} and {plural(len(result.doc_ids), 'document')} "

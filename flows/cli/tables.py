@@ -28,6 +28,7 @@ from flows.cli.common import (
     app,
     build_read_settings,
     build_settings,
+    existing_output_folder,
     fail,
     failed,
     flag,
@@ -282,12 +283,8 @@ def check(out: OutOpt = None) -> None:
     """
     from tasks.check import check_tables
 
-    try:
-        settings = build_read_settings(out_dir=out)
-        require_output_folder(settings.out_dir)
-    except UserError as exc:
-        raise failed(exc) from None
-    result = check_tables(settings.out_dir)
+    out_dir = existing_output_folder(out)
+    result = check_tables(out_dir)
     for problem in result.problems:
         error(f"{problem.table}: {problem.path}: {problem.message}", label="problem")
     counts = ", ".join(f"{name} {n}" for name, n in result.rows.items())
@@ -327,14 +324,11 @@ def export(
     from tasks.storage import OutputFolderError
     from tasks.tables import load_for_reading
 
+    out_dir = existing_output_folder(out)
     try:
-        settings = build_read_settings(out_dir=out)
-        require_output_folder(settings.out_dir)
-        written = export_duckdb(load_for_reading(settings.out_dir, as_of=as_of), duckdb_file)
+        written = export_duckdb(load_for_reading(out_dir, as_of=as_of), duckdb_file)
     except OutputFolderError as exc:
         raise fail(str(exc)) from None
-    except UserError as exc:
-        raise failed(exc) from None
     except (OSError, duckdb.Error) as exc:
         raise fail(f"cannot write {duckdb_file}: {getattr(exc, 'strerror', None) or exc}") from None
     info(f"wrote {written}: views {', '.join(VIEWS)}")
