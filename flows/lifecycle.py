@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from flows.executors import ExecutorError
 from flows.interrupt import RunInterrupted
 from flows.settings import Settings, flow_parameters
 from flows.shard_runner import run_shards, shard_specs, start_run
@@ -98,12 +99,14 @@ def nightly_run(
     lock_wait_s: float = 0.0,
     max_doc_seconds: float = 300.0,
     layout: str | None = None,
+    executor: str = "processes",
+    dask_address: str | None = None,
 ) -> tuple[RunSummary, list[str]]:
     """Process new and changed files under raw_dir into the tables under out_dir.
 
     Returns the summary and the entity parts the run wrote; RunFailedError when it could not run.
     """
-    run = start_run(ner, workers, max_doc_seconds, layout)
+    run = start_run(ner, workers, max_doc_seconds, layout, executor, dask_address)
     run_id = run.run_id
     try:
         check_folders(raw_dir, out_dir)
@@ -121,7 +124,7 @@ def nightly_run(
             try:
                 results, outcomes = run_shards(
                     specs,
-                    workers=run.workers,
+                    run,
                     retries=retries,
                     retry_delay_s=retry_delay_s,
                     on_result=committer,
@@ -165,7 +168,7 @@ def nightly_run(
             )
             compact_open(writer, at_least=COMPACT_WHEN_SMALL_FILES)  # a table of many small files: merge them
             writer.finish()
-    except (LockedError, OutputFolderError) as exc:
+    except (LockedError, OutputFolderError, ExecutorError) as exc:
         raise RunFailedError(str(exc)) from None
     except OSError as exc:  # disk full, a folder gone read-only: one sentence, not a traceback
         raise RunFailedError(write_failure(out_dir, exc)) from None

@@ -31,8 +31,11 @@ def nightly(
     lock_wait_s: float = 0.0,
     max_doc_seconds: float = 300.0,
     layout: str | None = None,
+    executor: str = "processes",
+    dask_address: str | None = None,
 ) -> RunSummary | State:
-    """Process new and changed files under raw_dir into the Parquet tables under out_dir."""
+    """Process new and changed files under raw_dir into the tables under out_dir; shards run on the
+    executor (flows.executors: khabar's worker processes, or a Dask cluster)."""
     try:
         summary, entity_parts = nightly_run(
             raw_dir,
@@ -47,6 +50,8 @@ def nightly(
             lock_wait_s,
             max_doc_seconds,
             layout,
+            executor,
+            dask_address,
         )
     except RunFailedError as exc:
         return Failed(message=str(exc))

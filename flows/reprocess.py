@@ -6,6 +6,7 @@ from prefect import flow
 from prefect.states import Cancelled, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.executors import ExecutorError
 from flows.interrupt import RunInterrupted
 from flows.nightly import summary_of, task_runner_for
 from flows.settings import Settings, flow_parameters
@@ -33,6 +34,8 @@ def reprocess(
     lock_wait_s: float = 0.0,
     max_doc_seconds: float = 300.0,
     layout: str | None = None,
+    executor: str = "processes",
+    dask_address: str | None = None,
 ) -> RunSummary | State:
     """Recompute the selected documents from their raw files with the current pipeline.
 
@@ -41,7 +44,7 @@ def reprocess(
     khabar see the old rows or the new ones, never both. A document whose file is gone or changed
         keeps its old rows, and so does one that fails: nothing is lost or duplicated.
     """
-    run = start_run(ner, workers, max_doc_seconds, layout)
+    run = start_run(ner, workers, max_doc_seconds, layout, executor, dask_address)
     try:
         check_folders(raw_dir, out_dir)
         with output_lock(out_dir, "reprocess", wait_s=lock_wait_s):
@@ -53,7 +56,7 @@ def reprocess(
             hashes = {c.path: c.content_hash for c in ready}
             specs = shard_specs(run, raw_dir, out_dir, split_into_shards(list(hashes), shard_size, run.workers), hashes)
             try:
-                results, outcomes = run_shards(specs, workers=run.workers, retries=retries, retry_delay_s=retry_delay_s)
+                results, outcomes = run_shards(specs, run, retries=retries, retry_delay_s=retry_delay_s)
             except RunInterrupted:  # a reprocess commits once, at its end: nothing of it was committed
                 writer.finish()
                 return Cancelled(message="interrupted before the reprocess committed: nothing changed; run it again")
@@ -77,7 +80,7 @@ def reprocess(
             add["runs"] = [write_run_record(out_dir, summary.record())]
             writer.commit("reprocess", add=add, remove=remove)
             writer.finish()
-    except (LockedError, OutputFolderError) as exc:
+    except (LockedError, OutputFolderError, ExecutorError) as exc:
         return Failed(message=str(exc))
     except OSError as exc:  # disk full, a folder gone read-only: one sentence, not a traceback
         return Failed(message=write_failure(out_dir, exc))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
@@ -97,9 +97,30 @@ class Settings(ReadSettings):
     )
     shard_retry_delay_s: float = Field(5.0, ge=0, description="Seconds between shard retries")
     lock_wait_s: float = Field(0.0, ge=0, description="Seconds to wait for another run on the same output folder")
+    executor: Literal["processes", "dask"] = Field(
+        "processes", description="Where shards run: khabar's worker processes, or a Dask cluster (prefect-dask)"
+    )
+    dask_address: str | None = Field(
+        None, description="Scheduler of a running Dask cluster (tcp://HOST:8786); none: a local cluster per run"
+    )
     layout: str | None = Field(
         None, description="How source and date are read from a file's path, e.g. '{date}/{source}-{n}.txt'"
     )
+
+    @field_validator("dask_address")
+    @classmethod
+    def _address_is_one(cls, value: str | None) -> str | None:
+        from flows.executors import scheduler_host_port
+
+        if value:
+            scheduler_host_port(value)  # ValueError: how to write one
+        return value or None
+
+    @model_validator(mode="after")
+    def _address_needs_dask(self) -> Settings:
+        if self.dask_address and self.executor != "dask":
+            raise ValueError("a Dask address needs the dask executor (--executor dask, KHABAR_EXECUTOR=dask)")
+        return self
 
     @field_validator("layout")
     @classmethod
@@ -147,4 +168,6 @@ def flow_parameters(settings: Settings) -> dict[str, Any]:
         "retry_delay_s": settings.shard_retry_delay_s,
         "lock_wait_s": settings.lock_wait_s,
         "layout": settings.layout,
+        "executor": settings.executor,
+        "dask_address": settings.dask_address,
     }

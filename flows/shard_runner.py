@@ -10,11 +10,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from flows import interrupt, progress
+from flows.executors import ShardExecutor, shard_executor
 from flows.summary import RunSummary, trigger_of_this_run
-from flows.workers import ShardWorkers, run_shard
+from flows.workers import run_shard
 from tasks.entities import NerConfig, resolve
 from tasks.fingerprint import fingerprint_detail, fingerprint_of
 from tasks.inventory import Outcome
@@ -47,6 +49,8 @@ class RunStart:
     fingerprint_detail: str  # JSON
     max_doc_seconds: float = 300.0
     layout: str | None = None
+    executor: str = "processes"  # flows.executors
+    dask_address: str | None = None
     clock: float = field(default_factory=time.perf_counter)
 
     def elapsed_s(self) -> float:
@@ -78,7 +82,12 @@ class RunStart:
 
 
 def start_run(
-    ner: NerConfig | None, workers: int | None, max_doc_seconds: float = 300.0, layout: str | None = None
+    ner: NerConfig | None,
+    workers: int | None,
+    max_doc_seconds: float = 300.0,
+    layout: str | None = None,
+    executor: str = "processes",
+    dask_address: str | None = None,
 ) -> RunStart:
     started_at = datetime.now(UTC)
     config = resolve(ner or NerConfig())
@@ -92,13 +101,17 @@ def start_run(
         fingerprint_detail=json.dumps(detail, sort_keys=True),
         max_doc_seconds=max_doc_seconds,
         layout=layout,
+        executor=executor,
+        dask_address=dask_address,
     )
 
 
 def shard_specs(
     run: RunStart, raw_dir: str, out_dir: str, groups: Sequence[Sequence[str]], hashes: Mapping[str, str]
 ) -> list[ShardSpec]:
-    """One spec per group of paths, named <run_id>-<index>, with each path's planned content hash."""
+    """One spec per group of paths, named <run_id>-<index>, with each path's planned content hash; the
+    folders absolute, as a worker on another host (flows.executors) mounts them."""
+    raw_dir, out_dir = str(Path(raw_dir).absolute()), str(Path(out_dir).absolute())
     return [
         ShardSpec(
             part=f"{run.run_id}-{i:05d}",
@@ -130,16 +143,17 @@ def in_flow_run() -> bool:
 
 def run_shards(
     specs: list[ShardSpec],
+    run: RunStart,
     *,
-    workers: int,
     retries: int,
     retry_delay_s: float,
     on_result: Callable[[ShardResult], None] = lambda _: None,
 ) -> tuple[list[ShardResult], dict[str, Outcome]]:
     """Submit every shard (retried on failure), hand each finished one to on_result as it completes.
 
-    A shard that still fails after its retries marks its files failed; the other shards go on. No
-    worker process is started when there is no shard. A signal (flows.interrupt) stops the workers:
+    A shard that still fails after its retries marks its files failed; the other shards go on. The
+    run's executor (flows.executors) runs them; nothing is started when there is no shard. A signal
+    (flows.interrupt) stops the workers:
     RunInterrupted then, after every shard finished before it was handed to on_result.
     """
     if not specs:
@@ -147,9 +161,12 @@ def run_shards(
         return [], {}
     if not in_flow_run():
         raise FlowRunRequired("shards run as Prefect tasks, inside a flow run")
-    shard_workers = ShardWorkers(min(workers, len(specs)), queued=specs)
-    with shard_workers, interrupt.stoppable(shard_workers.stop):
-        results, outcomes = _collect(specs, retries, retry_delay_s, on_result)
+    workers = min(run.workers, len(specs))
+    with (
+        shard_executor(run.executor, run.dask_address, workers, specs) as executor,
+        interrupt.stoppable(executor.stop),
+    ):
+        results, outcomes = _collect(executor, specs, retries, retry_delay_s, on_result)
     if interrupt.requested():
         raise interrupt.RunInterrupted.after(len(results), len(specs))
     return results, outcomes
@@ -160,7 +177,11 @@ def _retry_unless_stopping(*_: object) -> bool:
 
 
 def _collect(
-    specs: list[ShardSpec], retries: int, retry_delay_s: float, on_result: Callable[[ShardResult], None]
+    executor: ShardExecutor,
+    specs: list[ShardSpec],
+    retries: int,
+    retry_delay_s: float,
+    on_result: Callable[[ShardResult], None],
 ) -> tuple[list[ShardResult], dict[str, Outcome]]:
     from prefect.futures import as_completed
 
@@ -169,7 +190,7 @@ def _collect(
     )
     results: list[ShardResult] = []
     outcomes: dict[str, Outcome] = {}
-    futures = {task.submit(spec): spec for spec in specs}
+    futures = {executor.submit(task, spec): spec for spec in specs}
     progress.report(0, len(specs), 0)
     for done, future in enumerate(as_completed(list(futures)), start=1):
         spec = futures[future]

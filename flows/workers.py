@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
+from typing import Any
 
 from flows import interrupt
 from flows.processes import die_with_parent
@@ -102,6 +103,10 @@ class ShardWorkers:
             for process in list((executor._processes or {}).values()):  # the pool has no public kill
                 process.kill()
             executor.shutdown(wait=False, cancel_futures=True)
+
+    def submit(self, task: Any, spec: ShardSpec) -> Any:
+        """Start a shard's task on one of the flow's threads; it waits there for the shard queued to a worker."""
+        return task.submit(spec)
 
     def run(self, spec: ShardSpec) -> ShardResult:
         """Process one shard in a worker; a worker that died breaks the pool, which is replaced for the retry."""

@@ -95,6 +95,26 @@ LayoutOpt = Annotated[
     ),
 ]
 
+ExecutorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--executor",
+        help="Where shards run: processes (khabar's own worker processes) or dask (a Dask cluster through "
+        "prefect-dask; a local one per run unless --dask-address names one). Env KHABAR_EXECUTOR, default processes",
+        show_default=False,
+    ),
+]
+
+DaskAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dask-address",
+        help="Scheduler of a running Dask cluster, e.g. tcp://10.0.0.5:8786 (with --executor dask; env "
+        "KHABAR_DASK_ADDRESS); every worker must see the raw and output folders at the same paths",
+        show_default=False,
+    ),
+]
+
 NerModelOpt = Annotated[
     Path | None,
     typer.Option(
@@ -154,7 +174,9 @@ def build_settings(kind: Any = None, **overrides: Any):
     try:
         return (kind or Settings)(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {without_prefix(e['msg'])}" for e in exc.errors())
+        problems = "; ".join(
+            ": ".join(filter(None, (".".join(map(str, e["loc"])), without_prefix(e["msg"])))) for e in exc.errors()
+        )
         raise UserError(f"invalid settings: {problems}") from None
     except ProjectFileError as exc:
         raise UserError(f"invalid settings: {exc}") from None

@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 
 from flows.cli.common import (
+    DaskAddressOpt,
+    ExecutorOpt,
     LayoutOpt,
     NerModelOpt,
     NerOpt,
@@ -25,7 +27,7 @@ from flows.cli.common import (
     require_output_folder,
     without_prefix,
 )
-from flows.cli.run import check_folders, check_ner, run_with_progress
+from flows.cli.run import check_folders, check_runnable, run_with_progress
 from flows.output import (
     bold_line,
     info,
@@ -50,6 +52,8 @@ def reprocess(
     ner: NerOpt = None,
     ner_model: NerModelOpt = None,
     layout: LayoutOpt = None,
+    executor: ExecutorOpt = None,
+    dask_address: DaskAddressOpt = None,
 ) -> None:
     """Recompute chosen documents with the current pipeline and replace their rows in every table at once.
 
@@ -71,11 +75,18 @@ def reprocess(
         if selection.is_empty():
             raise UserError("choose what to reprocess: --stale, --all, --since DATE, --source NAME or --doc-id ID")
         settings = build_settings(
-            raw_dir=raw, out_dir=out, workers=workers, ner=ner, ner_model=ner_model, layout=layout
+            raw_dir=raw,
+            out_dir=out,
+            workers=workers,
+            ner=ner,
+            ner_model=ner_model,
+            layout=layout,
+            executor=executor,
+            dask_address=dask_address,
         )
         if not dry_run:
             check_folders(settings)
-        check_ner(settings)
+        check_runnable(settings)
         planned = _reprocess_plan(settings, selection)
         if dry_run:
             _print_plan(planned, selection)
@@ -132,6 +143,8 @@ def serve(
     ner: NerOpt = None,
     ner_model: NerModelOpt = None,
     layout: LayoutOpt = None,
+    executor: ExecutorOpt = None,
+    dask_address: DaskAddressOpt = None,
 ) -> None:
     """Register the nightly deployment with a cron schedule on a Prefect server, and serve its runs.
 
@@ -145,9 +158,16 @@ def serve(
 
     try:
         settings = build_settings(
-            raw_dir=raw, out_dir=out, workers=workers, ner=ner, ner_model=ner_model, layout=layout
+            raw_dir=raw,
+            out_dir=out,
+            workers=workers,
+            ner=ner,
+            ner_model=ner_model,
+            layout=layout,
+            executor=executor,
+            dask_address=dask_address,
         )
-        check_ner(settings)
+        check_runnable(settings)
         _check_cron(cron, timezone)
         if print_only:
             for line in describe(settings, cron, timezone):

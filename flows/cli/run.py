@@ -11,6 +11,8 @@ import typer
 
 from flows.cli.common import (
     IMPORTED_AT,
+    DaskAddressOpt,
+    ExecutorOpt,
     FormatOpt,
     Interrupted,
     JobError,
@@ -56,6 +58,8 @@ def run(
     ner: NerOpt = None,
     ner_model: NerModelOpt = None,
     layout: LayoutOpt = None,
+    executor: ExecutorOpt = None,
+    dask_address: DaskAddressOpt = None,
     dry_run: Annotated[
         bool, flag("--dry-run", text="Say what the run would read, skip and quarantine unread; touch nothing")
     ] = False,
@@ -79,12 +83,14 @@ def run(
             ner=ner,
             ner_model=ner_model,
             layout=layout,
+            executor=executor,
+            dask_address=dask_address,
         )
         if dry_run:
             _print_dry_run(settings, fmt)
             return
         check_folders(settings)
-        check_ner(settings)
+        check_runnable(settings)
         summary = run_with_progress(settings)
     except UserError as exc:
         raise failed(exc) from None
@@ -113,8 +119,9 @@ def check_folders(settings) -> None:
             raise JobError(str(exc)) from None
 
 
-def check_ner(settings) -> None:
-    """Fail before any work when the entity backend cannot load (unknown, or its model is missing)."""
+def check_runnable(settings) -> None:
+    """Fail before any work when the entity backend cannot load (unknown, or its model is missing), or
+    when no Dask scheduler answers at the address given: in seconds, before Prefect starts."""
     from flows.settings import ner_config
     from tasks.entities import NerConfigError
 
@@ -122,6 +129,13 @@ def check_ner(settings) -> None:
         ner_config(settings)
     except NerConfigError as exc:
         raise UserError(str(exc)) from None
+    if settings.dask_address:
+        from flows.executors import ExecutorError, check_reachable
+
+        try:
+            check_reachable(settings.dask_address)
+        except ExecutorError as exc:
+            raise JobError(str(exc)) from None
 
 
 def _process_started_at() -> float:
@@ -177,7 +191,8 @@ def run_with_progress(settings, job_name: str = "nightly", selection=None):
             with prefect_api(server) as api:
                 from flows.workers import start_fork_server
 
-                start_fork_server()  # the workers' code is imported there while Prefect starts
+                if settings.executor == "processes":
+                    start_fork_server()  # the workers' code is imported there while Prefect starts
                 from flows.lifecycle import read_ahead
                 from flows.nightly import RunFailedError, run_nightly  # imported while the server starts
                 from flows.reprocess import run_reprocess

@@ -51,10 +51,13 @@ def environment(home: Path) -> dict[str, str]:
     return env | {"PREFECT_HOME": str(home), "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
 
 
-def start_run(raw: Path, out: Path, home: Path, workers: int = 2, api_url: str | None = None) -> subprocess.Popen[str]:
+def start_run(
+    raw: Path, out: Path, home: Path, workers: int = 2, api_url: str | None = None, executor: str = "processes"
+) -> subprocess.Popen[str]:
     """`khabar run` in its own process group, as a shell runs a foreground job; its own temporary
     Prefect server unless api_url names one."""
     args = [KHABAR, "run", "--raw", str(raw), "--out", str(out), "--workers", str(workers), "--shard-size", "25"]
+    args += ["--executor", executor]
     env = environment(home) | ({"PREFECT_API_URL": api_url} if api_url else {})
     return subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
@@ -122,9 +125,12 @@ def _command_line(pid: int) -> str:
         return f"{pid} (gone)"
 
 
-def test_ctrl_c_stops_the_run_keeps_what_it_committed_and_leaves_no_process(tmp_path, raw, home, prefect_api_url):
+@pytest.mark.parametrize("executor", ["processes", "dask"])
+def test_ctrl_c_stops_the_run_keeps_what_it_committed_and_leaves_no_process(
+    tmp_path, raw, home, prefect_api_url, executor
+):
     out = tmp_path / "out"
-    run = start_run(raw, out, home)
+    run = start_run(raw, out, home, executor=executor)
     wait_for("a committed shard", shards_running(run, out), 120)
     os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C at a terminal sends: the whole foreground group
     interrupted_at = time.monotonic()
@@ -160,12 +166,13 @@ def test_a_second_signal_exits_at_once_and_leaves_no_process(tmp_path, raw, home
     assert check_tables(out).problems == []
 
 
-def test_killing_khabar_leaves_no_worker_and_no_server(tmp_path, raw, home):
+@pytest.mark.parametrize("executor", ["processes", "dask"])
+def test_killing_khabar_leaves_no_worker_and_no_server(tmp_path, raw, home, executor):
     """An OOM kill or a CI timeout: SIGKILL to khabar alone, not its group; its children must follow it."""
     out = tmp_path / "out"
-    run = start_run(raw, out, home)
+    run = start_run(raw, out, home, executor=executor)
     wait_for("a committed shard", shards_running(run, out), 120)
-    assert len(processes_with(str(home))) >= 4  # khabar, its server, the fork server, the workers
+    assert len(processes_with(str(home))) >= 4  # khabar, its server, the fork server or Dask's, the workers
     run.kill()
     run.communicate(timeout=30)
     assert_nothing_left(home)
