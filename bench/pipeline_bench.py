@@ -1,12 +1,13 @@
 """khabar against a plain loop, end to end, on corpora of N SaudiNewsNet articles (never committed).
 
 Run: make bench   (or .venv/bin/python bench/pipeline_bench.py [--sizes 5000,20000,50000] [--workers 2]
-     [--keep DIR] [--no-crf])
+     [--keep DIR] [--no-crf] [--only-dask])
 
 For each N it builds the corpus (bench/corpus.py), runs the plain single-process loop
 (bench/naive_loop.py) and `khabar run` as a user would (CLI start to exit, the temporary Prefect
 server included, the Prefect home warmed once beforehand), samples the memory of khabar's whole
-process tree, then reruns khabar with nothing new. Then: the CRF backend against the gazetteer,
+process tree, then reruns khabar with nothing new. Then: the same run against a running Prefect
+server, on a Dask LocalCluster against the process pool, the CRF backend against the gazetteer,
 a 30 MB article on a single line, and where one worker's time goes. Prints markdown for README.
 """
 
@@ -181,6 +182,27 @@ def running_server_rows(raw: Path, work: Path, workers: int, env: dict[str, str]
     ]
 
 
+def dask_rows(raw: Path, work: Path, workers: int, env: dict[str, str]) -> list[str]:
+    """The same corpus on a Dask LocalCluster of as many single-threaded workers (--executor dask, which
+    starts it for the run) and on khabar's own process pool, back to back: the cost of Dask's scheduling."""
+    rows = [
+        f"| {len(list(raw.rglob('*.txt'))):,} articles, {workers} workers | wall | documents/s | "
+        "shard work per worker | documents/s per worker in shards |",
+        "|---|---|---|---|---|",
+    ]
+    rates = {}
+    for executor in ("processes", "dask"):
+        first, s = khabar_run(raw, fresh(work, f"executor-{executor}"), workers, env, "--executor", executor)
+        shard_wall = s["shard"] / s["workers"]
+        rates[executor] = s["docs"] / first.seconds
+        rows.append(
+            f"| {executor} | {first.seconds:.1f} s | {rates[executor]:,.0f} | {shard_wall:.1f} s "
+            f"({shard_wall / first.seconds:.0%}) | {s['docs'] / s['shard']:,.0f} |"
+        )
+    rows += ["", f"Dask / process pool, documents/s: **{rates['dask'] / rates['processes']:.2f}x**.", ""]
+    return rows
+
+
 def long_line_rows(work: Path, workers: int, env: dict[str, str]) -> list[str]:
     """A 30 MB article on one line, 200,000+ sentences: linear-time stages keep it to minutes."""
     raw = work / "long-line"
@@ -260,6 +282,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (corpora are reused)")
     parser.add_argument("--no-crf", action="store_true", help="skip the CRF row (it trains a model first)")
+    parser.add_argument(
+        "--only-dask", action="store_true", help="only the Dask row (the process pool beside it), at the largest size"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     work = args.keep or Path(tempfile.mkdtemp(prefix="khabar-bench-"))
@@ -270,6 +295,10 @@ def main() -> None:
     khabar_run(warm, fresh(work, "warm"), 1, env)  # a Prefect home's first use migrates it
 
     print(f"`make bench` on {os.cpu_count()} CPUs, {args.workers} workers, gazetteer entities\n")
+    if args.only_dask:
+        raw = build_corpus(articles, work / f"raw-{max(sizes)}", max(sizes))
+        print("\n".join(dask_rows(raw, work, args.workers, env)))
+        return
     peaks: dict[int, float] = {}
     rates: dict[int, float] = {}
     loop_rates: dict[int, float] = {}
@@ -285,6 +314,7 @@ def main() -> None:
         print(f"Peak memory at {large:,} articles is {peaks[large] / peaks[small]:.2f}x that at {small:,}.\n")
     middle = sorted(sizes)[len(sizes) // 2]
     print("\n".join(running_server_rows(work / f"raw-{middle}", work, args.workers, env, loop_rates[middle])))
+    print("\n".join(dask_rows(work / f"raw-{middle}", work, args.workers, env)), flush=True)
     if not args.no_crf:
         small = min(sizes)
         print("\n".join(crf_rows(work / f"raw-{small}", work, args.workers, env, rates[small])), flush=True)

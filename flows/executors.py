@@ -32,6 +32,9 @@ CONNECT_TIMEOUT_S = 10.0
 _QUIET_DASK = {"DASK_LOGGING__DISTRIBUTED": "error"}
 
 
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
 class ExecutorError(RuntimeError):
     """The executor cannot run shards (a Dask scheduler that does not answer); one sentence."""
 
@@ -101,7 +104,30 @@ class DaskShards:
             self.__exit__(None, None, None)
             where = f"at {self.address}" if self.address else "locally"
             raise ExecutorError(f"could not connect to the Dask cluster {where}: {exc}") from None
+        if self.address:
+            try:
+                self._check_workers_reach_the_api()
+            except ExecutorError:
+                self.__exit__(None, None, None)
+                raise
         return self
+
+    def _check_workers_reach_the_api(self) -> None:
+        """Prefect's task engine on each worker reports to the flow's API: a worker on another host cannot
+        reach one on this host's loopback (the temporary server, or `khabar server` without --host)."""
+        from flows.prefect_api import configured_api_url
+
+        api = urlsplit(configured_api_url() or "").hostname
+        if api not in _LOOPBACK:
+            return
+        workers = self.runner.client.scheduler_info(n_workers=-1)["workers"]
+        elsewhere = sorted({urlsplit(w).hostname or w for w in workers} - _LOOPBACK)
+        if elsewhere:
+            raise ExecutorError(
+                f"Dask workers on other hosts ({', '.join(elsewhere)}) cannot reach the Prefect API on this "
+                "host's loopback: start `khabar server --host 0.0.0.0` and export "
+                "PREFECT_API_URL=http://THIS_HOST:4200/api"
+            )
 
     def __exit__(self, *exc: object) -> None:
         if self._open:

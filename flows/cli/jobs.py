@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -194,7 +195,15 @@ def _check_cron(cron: str, timezone: str) -> None:
 
 @app.command()
 def server(
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1")] = 4200,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on")] = 4200,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="Address to listen on: 127.0.0.1 (this machine only), or 0.0.0.0 when Dask workers on other "
+            "hosts report their shard tasks to it (see README, Scaling out)",
+        ),
+    ] = "127.0.0.1",
 ) -> None:
     """Start a local Prefect server (SQLite in the Prefect home) for schedules, run history and the UI.
 
@@ -203,12 +212,13 @@ def server(
     """
 
     prefect = str(Path(sys.executable).with_name("prefect"))
+    shown = "127.0.0.1" if host in ("127.0.0.1", "localhost") else (socket.getfqdn() if host == "0.0.0.0" else host)
     stderr.print(
-        f"Prefect server on http://127.0.0.1:{port} (UI there); point khabar at it with\n"
-        f"  export PREFECT_API_URL=http://127.0.0.1:{port}/api"
+        f"Prefect server on http://{shown}:{port} (UI there); point khabar at it with\n"
+        f"  export PREFECT_API_URL=http://{shown}:{port}/api"
     )
     env = {**os.environ}
     env.pop("PREFECT_API_URL", None)  # the server itself must not look for another API
     # This process becomes the server (no child left behind when it is stopped or killed).
     sys.stderr.flush()
-    os.execve(prefect, [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env)
+    os.execve(prefect, [prefect, "server", "start", "--host", host, "--port", str(port)], env)

@@ -136,3 +136,24 @@ def test_a_dask_address_without_the_dask_executor_is_a_bad_option(tmp_path, raw_
     )
     assert done.returncode == 2
     assert "needs the dask executor" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_workers_on_other_hosts_need_a_prefect_api_they_can_reach(monkeypatch):
+    """The temporary server and a plain `khabar server` listen on loopback, which a worker elsewhere
+    cannot reach: the run says what to do instead of failing every shard task."""
+    from types import SimpleNamespace
+
+    from flows.executors import DaskShards, ExecutorError
+
+    def shards_with_workers(*addresses: str) -> DaskShards:
+        shards = DaskShards.__new__(DaskShards)
+        info = {"workers": dict.fromkeys(addresses, {})}
+        shards.runner = SimpleNamespace(client=SimpleNamespace(scheduler_info=lambda n_workers: info))
+        return shards
+
+    monkeypatch.setattr("flows.prefect_api.configured_api_url", lambda: "http://127.0.0.1:4200/api")
+    shards_with_workers("tcp://127.0.0.1:40001")._check_workers_reach_the_api()  # all on this host: fine
+    with pytest.raises(ExecutorError, match=r"other hosts \(10\.0\.0\.7\).*khabar server --host 0\.0\.0\.0"):
+        shards_with_workers("tcp://127.0.0.1:40001", "tcp://10.0.0.7:40002")._check_workers_reach_the_api()
+    monkeypatch.setattr("flows.prefect_api.configured_api_url", lambda: "http://flows.example:4200/api")
+    shards_with_workers("tcp://10.0.0.7:40002")._check_workers_reach_the_api()  # a server they can reach
