@@ -147,7 +147,7 @@ def test_workers_on_other_hosts_need_a_prefect_api_they_can_reach(monkeypatch):
 
     def shards_with_workers(*addresses: str) -> DaskShards:
         shards = DaskShards.__new__(DaskShards)
-        info = {"workers": dict.fromkeys(addresses, {})}
+        info = {"workers": {address: {} for address in addresses}}
         shards.runner = SimpleNamespace(client=SimpleNamespace(scheduler_info=lambda n_workers: info))
         return shards
 
