@@ -101,6 +101,17 @@ def test_a_worker_killed_in_the_middle_of_a_run_loses_nothing(tmp_path, cluster)
     assert check_tables(out).problems == []
     cluster.wait_for_workers(2, timeout=60)  # the Nanny replaced the killed worker
     assert set(cluster.run(os.getpid).values()) - set(pids.values())
+    loads = cluster.run(_extractor_loads)  # worker -> (loads, reuses) of the entity backend
+    assert all(loaded <= 1 for loaded, _ in loads.values()), loads  # once per worker process, not per shard
+    assert sum(reused for _, reused in loads.values()) >= 1, loads
+
+
+def _extractor_loads() -> tuple[int, int]:
+    """On a worker: how often the entity backend was loaded, and how often a shard found it loaded."""
+    from tasks.entities import load_extractor
+
+    info = load_extractor.cache_info()
+    return info.misses, info.hits
 
 
 def _free_port() -> int:
