@@ -52,8 +52,9 @@ def main() -> None:
     unpack_saudinewsnet(raw)
     out = work / f"out-{args.ner}"
     model = ["--ner-model", args.ner_model] if args.ner_model else []
-    run = [KHABAR, "-q", "run", "--raw", str(raw), "--out", str(out), "--layout", LAYOUT, "--ner", args.ner, *model]
-    subprocess.run(run, check=True)
+    options = ["--raw", str(raw), "--out", str(out), "--layout", LAYOUT, "--ner", args.ner, *model]
+    subprocess.run([KHABAR, "-q", "run", *options], check=True)
+    subprocess.run([KHABAR, "-q", "reprocess", "--stale", *options], check=True)  # a kept folder, rules changed
     query = [KHABAR, "sql", TOP.format(top=args.top), "--out", str(out), "--format", "json", "--all"]
     rows = json.loads(subprocess.run(query, check=True, capture_output=True, text=True).stdout)
     n_docs = subprocess.run(

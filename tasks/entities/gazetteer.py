@@ -6,6 +6,7 @@ import functools
 import hashlib
 import itertools
 import operator
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,9 +19,12 @@ from tasks.entities import EntityExtractor, Mention
 from tasks.entities.keys import canonical_key, match_key, phrase_key, proclitic_readings
 from tasks.segment import Token
 
-VERSION = "3"  # bump when the rules change: the fingerprint carries it, so documents become stale
+VERSION = "4"  # bump when the rules change: the fingerprint carries it, so documents become stale
 _LIST_FILES = {"PERS": "persons.tsv", "ORG": "organizations.tsv", "LOC": "locations.tsv", "MISC": "misc.tsv"}
 _NAME_JOINERS = frozenset({"بن", "ابن", "بنت", "عبد", "ابو", "ابي", "ال", "ام"})
+_LINEAGE = frozenset({"بن", "ابن", "بنت", "ال"})  # son of, daughter of, family of (آل)
+# Function words that keys make into given names by dropping the hamza: بأن (بان), لأن, كأن, وبأن.
+_HAMZA_FUNCTION_WORD = re.compile("[وف]?[بلك][\u0623\u0625][\u064b-\u0652]*ن[\u064b-\u0652]*")
 _MAX_NAME_TOKENS = 4
 _MAX_ORG_COMPLEMENT = 4
 _MAX_TITLE_SKIP = 6
@@ -223,7 +227,11 @@ class _SentenceTagger:
                 return self._titled_person(j)
             if kind == "SPEECH":
                 return self._speaker(j)
-            return self._place(j)
+            if kind == "FORMULA":
+                return j  # حفظه الله: no entity in it
+            if kind in ("LOC_NAMED", "ORG_NAMED"):
+                return self._named_after(i, j, reading, kind[:3])
+            return self._place(i, j)
         if self._given_name_reading(i) is not None or self._is_compound_name_start(i):
             return self._person(i, require_surname=True)
         return i + 1
@@ -241,7 +249,56 @@ class _SentenceTagger:
 
     def _emit_name(self, i: int, named: tuple[int, str, GazetteerEntry]) -> int:
         length, _, entry = named
-        return self._emit(entry.type, i, i + length, entry.canonical_key)
+        end = i + length
+        if entry.type == "PERS":
+            end = self._same_person(end, entry)
+        return self._emit(entry.type, i, end, entry.canonical_key)
+
+    def _same_person(self, j: int, entry: GazetteerEntry) -> int:
+        """Past a listed person, what still names them: the lineage (سلمان بن عبدالعزيز آل سعود is one
+        mention, not سلمان and the founder) and the same person named again (خادم الحرمين الشريفين الملك
+        سلمان)."""
+        while j < self.end:
+            named = self._name_at(j)
+            if named and named[2] == entry:
+                j += named[0]
+            elif self.keys[j] in _LINEAGE and j + 1 < self.end and self._is_name_word(j + 1):
+                named = self._name_at(j + 1)
+                j += 1 + (named[0] if named and named[2].type == "PERS" else 1)
+            else:
+                return j
+        return j
+
+    def _person_at(self, j: int) -> int | None:
+        """Where the person named at j ends: a listed person with their lineage, or a title and a given
+        name (الملك خالد، الأمير سلطان بن عبدالعزيز); None if no person is named there."""
+        if j >= self.end:
+            return None
+        named = self._name_at(j)
+        if named:
+            return self._same_person(j + named[0], named[2]) if named[2].type == "PERS" else None
+        cue = self.g.cues.longest_at(self.keys, j, self.end)
+        k = j + cue[0] if cue and cue[2] == "PERS" else j
+        if k == j or k >= self.end or self._given_name_reading(k) is None:
+            return None
+        end = k + 1
+        while end + 1 < self.end and self.keys[end] in _LINEAGE and self._is_name_word(end + 1):
+            end += 2
+        return end
+
+    def _is_name_word(self, j: int) -> bool:
+        named = self._name_at(j)
+        return bool(named and named[2].type == "PERS") or self._can_continue_name(j, after_joiner=True)
+
+    def _named_after(self, i: int, j: int, reading: str, type_: str) -> int:
+        """A place or institution named after a person (حديقة الملك فهد، مدينة الملك عبدالله الطبية):
+        the head, the person and a following adjective are one mention of the place or institution."""
+        end = self._person_at(j)
+        if end is None:
+            return i + 1  # not named after a person: the words after the head are read as usual
+        if end < self.end and self._is_adjective(end) and self.keys[end] not in _TITLE_QUALIFIERS:
+            end += 1
+        return self._emit(type_, i, end, canonical_key([reading, *self.keys[i + 1 : end]]))
 
     # Organisations
 
@@ -314,6 +371,8 @@ class _SentenceTagger:
 
     def _speaker(self, j: int) -> int:
         """After a reporting verb (قال، أكد...): a name that is not a common noun is the speaker."""
+        if j < self.end and self.keys[j] in _TITLE_QUALIFIERS:
+            return self._titled_person(j)  # قال معالي الوزير ...: the honorific is not the name
         if j >= self.end or self.keys[j].startswith("ال") or self._name_at(j):
             return j
         if self.g.cues.longest_at(self.keys, j, self.end):
@@ -371,17 +430,21 @@ class _SentenceTagger:
 
     def _given_name_reading(self, i: int) -> str | None:
         """The given name a word is, once proclitics are stripped (ومحمد -> محمد), if any."""
-        if self.strict[i] in self.g.stopwords:
+        if self._is_function_word(i):
             return None
         for reading in proclitic_readings(self.strict[i]):
             if reading in self.g.given_names:
                 return match_key(reading)
         return None
 
+    def _is_function_word(self, i: int) -> bool:
+        """A stopword, or بأن (not the name بان: the hamza, which keys drop, tells them apart)."""
+        return self.strict[i] in self.g.stopwords or bool(_HAMZA_FUNCTION_WORD.fullmatch(self.tokens[i].surface))
+
     def _can_start_name(self, i: int) -> bool:
         if self._given_name_reading(i) is not None or self._is_compound_name_start(i):
             return True
-        if self.strict[i] in self.g.stopwords or self.keys[i].startswith("ال"):
+        if self._is_function_word(i) or self.keys[i].startswith("ال") or self.keys[i] in _TITLE_QUALIFIERS:
             return False
         if not _is_word(self.tokens[i].surface) or _has_pronoun_suffix(self.strict[i]):
             return False
@@ -406,10 +469,13 @@ class _SentenceTagger:
 
     # Places
 
-    def _place(self, j: int) -> int:
-        """After a place head (مدينة، محافظة...): one or two name words form a place."""
+    def _place(self, i: int, j: int) -> int:
+        """After a place head (مدينة، محافظة...): one or two name words form a place; a place named after
+        a person is the head and the name together (مدينة الملك عبدالله)."""
         if j >= self.end:
             return j
+        if self._person_at(j) is not None:
+            return self._named_after(i, j, self.g.cues.longest_at(self.keys, i, self.end)[1], "LOC")  # type: ignore[index]
         named = self._name_at(j)
         if named:
             return self._emit_name(j, named)

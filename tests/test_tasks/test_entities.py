@@ -186,3 +186,65 @@ def test_currencies_and_events_are_misc():
 
 def test_no_tokens_no_mentions():
     assert load_extractor("gazetteer").extract([]) == []
+
+
+# The errors a reader found in the top entities of real news (issue 12), each at its cause.
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("افتتح حديقة الملك فهد المركزية أمس", ("LOC", "حديقة الملك فهد المركزية")),
+        ("في مركز الملك فهد الثقافي", ("ORG", "مركز الملك فهد الثقافي")),
+        ("على طريق الملك عبدالعزيز", ("LOC", "طريق الملك عبدالعزيز")),
+        ("أعلنت مدينة الملك عبدالله الطبية", ("LOC", "مدينة الملك عبدالله الطبية")),
+        ("وصل إلى مطار الملك خالد الدولي", ("LOC", "مطار الملك خالد الدولي")),
+        ("في جامعة الملك سعود", ("ORG", "جامعة الملك سعود")),
+    ],
+)
+def test_a_place_or_institution_named_after_a_person_is_not_the_person(text, expected):
+    found = entities(text)
+    assert [(t, s) for t, s, _ in found] == [expected]
+
+
+def test_a_named_place_keeps_its_own_key_apart_from_the_person():
+    (park,) = entities("في حديقة الملك فهد")
+    (king,) = entities("استقبل الملك فهد الوفد")
+    assert park[0] == "LOC" and king[0] == "PERS" and park[2] != king[2]
+
+
+def test_a_person_with_title_and_lineage_is_one_mention_of_that_person():
+    found = entities("استقبل خادم الحرمين الشريفين الملك سلمان بن عبدالعزيز آل سعود الوفد")
+    assert [(t, key) for t, _, key in found] == [("PERS", entities("الملك سلمان")[0][2])]
+    assert found[0][1] == "خادم الحرمين الشريفين الملك سلمان بن عبدالعزيز آل سعود"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "قال حفظه الله إن",
+        "وسيعود إن شاء الله قريبا",
+        "الملك عبدالله رحمه الله",
+        "بمشيئة الله تعالى",
+        "ونسأل الله أن يوفقهم",
+    ],
+)
+def test_a_religious_formula_is_not_an_entity(text):
+    assert [m for m in entities(text) if m[0] == "MISC"] == []
+
+
+def test_the_name_of_god_outside_a_formula_is_still_tagged():
+    assert ("MISC", "الله", "الله") in entities("آمنوا بالله ورسوله ثم ذكروا الله كثيرا")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "وأكد بأن المشروع يبدأ قريبا",  # بأن is not the given name بان
+        "وأعرب سموه عن شكره",
+        "وقال معالي وزير الصحة إن",
+        "للتواصل مع الكاتب ارسل رسالة",
+    ],
+)
+def test_function_words_honorifics_and_verbs_are_never_names(text):
+    assert [m for m in entities(text) if m[0] == "PERS"] == []
