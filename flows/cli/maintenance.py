@@ -9,22 +9,25 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import OutOpt, app, existing_output_folder, fail, flag
+from flows.cli.common import JobError, OutOpt, app, existing_output_folder, fail, failed, flag
 from flows.output import info, plural
 
 
 @contextmanager
 def _one_sentence(out_dir: Path) -> Iterator[None]:
-    """A folder in use or refused, a bad value, a full disk: one sentence and exit 2, never a traceback."""
+    """One sentence, never a traceback: exit 1 for a folder in use or a full disk (the job could not run),
+    2 for a folder refused or a bad value (as for every command)."""
     from tasks.lock import LockedError
     from tasks.storage import OutputFolderError, write_failure
 
     try:
         yield
-    except (LockedError, OutputFolderError, ValueError) as exc:
+    except LockedError as exc:
+        raise failed(JobError(str(exc))) from None
+    except (OutputFolderError, ValueError) as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
-        raise fail(write_failure(out_dir, exc)) from None
+        raise failed(JobError(write_failure(out_dir, exc))) from None
 
 
 @app.command()

@@ -655,3 +655,26 @@ def test_no_color_keeps_errors_plain_on_a_colour_terminal(tmp_path):
     red = re.compile("\x1b\\[[0-9;]*31m")
     assert red.search(coloured.stderr)  # the red label, when colour is on
     assert not red.search(plain.stderr) and "no output folder at" in plain.stderr
+
+
+@pytest.mark.parametrize("command", [["compact"], ["vacuum", "--dry-run"], ["prune", "--missing"]])
+def test_maintenance_on_a_busy_folder_says_who_holds_it_and_exits_1(tmp_path, sample_output, command):
+    """A folder in use is a job that could not run (exit 1), as for `khabar run`, not a bad option (2)."""
+    import multiprocessing
+    import shutil
+
+    from fixtures.locks import hold_lock
+
+    out = tmp_path / "out"
+    shutil.copytree(sample_output, out)
+    ready = multiprocessing.Event()
+    holder = multiprocessing.Process(target=hold_lock, args=(out, ready, 60))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        result = runner.invoke(app, [*command, "--out", str(out)])
+    finally:
+        holder.terminate()
+        holder.join()
+    assert f"Error: {out} is in use by another khabar nightly run (pid {holder.pid}" in result.output
+    assert result.exit_code == 1
