@@ -108,12 +108,14 @@ class GazetteerExtractor:
         common_word_names: frozenset[str],
         stopwords: frozenset[str],
         model_hash: str,
+        formula_words: frozenset[str] = frozenset(),
     ) -> None:
         self.names = names
         self.cues = cues
         self.given_names = given_names
         self.common_word_names = common_word_names
         self.stopwords = stopwords
+        self.formula_words = formula_words  # keys of the word before الله in a religious formula
         self.model_hash = model_hash
         self.version = f"{VERSION}+{model_hash[:12]}"
         self._words: dict[str, tuple[str, bool]] = {}  # surface -> (strict key, may open)
@@ -147,8 +149,12 @@ class GazetteerExtractor:
             for row in _rows(_resource(filename)):
                 _add_name(names, type_, row)
         cues: PhraseIndex[str] = PhraseIndex()
+        before_god: set[str] = set()
         for kind, phrase in _rows(_resource("cues.tsv")):
-            cues.add(phrase_key(phrase), kind)
+            if kind == "FORMULA":  # `X الله`: kept apart, so that X (حول، قدر...) opens nothing
+                before_god.add(phrase_key(phrase)[0])
+            else:
+                cues.add(phrase_key(phrase), kind)
         given_rows = list(_rows(_resource("given_names.txt")))
         return cls(
             names,
@@ -157,6 +163,7 @@ class GazetteerExtractor:
             common_word_names=frozenset(strict_key(row[0]) for row in given_rows if row[1:] == ["common-word"]),
             stopwords=frozenset(strict_key(row[0]) for row in _rows(_resource("stopwords.txt"))),
             model_hash=lists_digest(extra_files),
+            formula_words=frozenset(before_god),
         )
 
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
@@ -215,6 +222,8 @@ class _SentenceTagger:
         named = self._name_at(i)
         cue = self.g.cues.longest_at(self.keys, i, self.end)
         if named and (not cue or named[0] >= cue[0]):
+            if self._in_formula(i, named):
+                return i + 1  # حفظه الله، إن شاء الله: no entity in a religious formula
             return self._emit_name(i, named)
         if cue:
             length, reading, kind = cue
@@ -227,8 +236,6 @@ class _SentenceTagger:
                 return self._titled_person(j)
             if kind == "SPEECH":
                 return self._speaker(j)
-            if kind == "FORMULA":
-                return j  # حفظه الله: no entity in it
             if kind in ("LOC_NAMED", "ORG_NAMED"):
                 return self._named_after(i, j, reading, kind[:3])
             return self._place(i, j)
@@ -253,6 +260,15 @@ class _SentenceTagger:
         if entry.type == "PERS":
             end = self._same_person(end, entry)
         return self._emit(entry.type, i, end, entry.canonical_key)
+
+    def _in_formula(self, i: int, named: tuple[int, str, GazetteerEntry]) -> bool:
+        """The name of God alone, after the word of a religious formula (حفظه، شاء، بمشيئة...)."""
+        return (
+            named[0] == 1
+            and self.keys[i] == _GOD
+            and i > self.start
+            and any(r in self.g.formula_words for r in proclitic_readings(self.keys[i - 1]))
+        )
 
     def _same_person(self, j: int, entry: GazetteerEntry) -> int:
         """Past a listed person, what still names them: the lineage (سلمان بن عبدالعزيز آل سعود is one
@@ -430,16 +446,15 @@ class _SentenceTagger:
 
     def _given_name_reading(self, i: int) -> str | None:
         """The given name a word is, once proclitics are stripped (ومحمد -> محمد), if any."""
-        if self._is_function_word(i):
+        if self.strict[i] in self.g.stopwords:
             return None
         for reading in proclitic_readings(self.strict[i]):
             if reading in self.g.given_names:
-                return match_key(reading)
+                return None if _is_hamza_function_word(self.tokens[i].surface) else match_key(reading)
         return None
 
     def _is_function_word(self, i: int) -> bool:
-        """A stopword, or بأن (not the name بان: the hamza, which keys drop, tells them apart)."""
-        return self.strict[i] in self.g.stopwords or bool(_HAMZA_FUNCTION_WORD.fullmatch(self.tokens[i].surface))
+        return self.strict[i] in self.g.stopwords or _is_hamza_function_word(self.tokens[i].surface)
 
     def _can_start_name(self, i: int) -> bool:
         if self._given_name_reading(i) is not None or self._is_compound_name_start(i):
@@ -485,6 +500,11 @@ class _SentenceTagger:
         if k < self.end and self.keys[k].startswith("ال") and self._is_complement_word(k):
             k += 1
         return self._emit("LOC", j, k, canonical_key(self.keys[j:k]))
+
+
+def _is_hamza_function_word(surface: str) -> bool:
+    """بأن، لأن، كأن، وبأن: not the name بان, which keys make of them by dropping the hamza."""
+    return len(surface) <= 8 and bool(_HAMZA_FUNCTION_WORD.fullmatch(surface))
 
 
 def _has_pronoun_suffix(strict: str) -> bool:
