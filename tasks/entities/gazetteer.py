@@ -19,12 +19,14 @@ from tasks.entities import EntityExtractor, Mention
 from tasks.entities.keys import canonical_key, match_key, phrase_key, proclitic_readings
 from tasks.segment import Token
 
-VERSION = "4"  # bump when the rules change: the fingerprint carries it, so documents become stale
+VERSION = "5"  # bump when the rules change: the fingerprint carries it, so documents become stale
 _LIST_FILES = {"PERS": "persons.tsv", "ORG": "organizations.tsv", "LOC": "locations.tsv", "MISC": "misc.tsv"}
 _NAME_JOINERS = frozenset({"بن", "ابن", "بنت", "عبد", "ابو", "ابي", "ال", "ام"})
 _LINEAGE = frozenset({"بن", "ابن", "بنت", "ال"})  # son of, daughter of, family of (آل)
 # Function words that keys make into given names by dropping the hamza: بأن (بان), لأن, كأن, وبأن.
-_HAMZA_FUNCTION_WORD = re.compile("[وف]?[بلك][\u0623\u0625][\u064b-\u0652]*ن[\u064b-\u0652]*")
+_HAMZA_FUNCTION_WORD = re.compile(
+    "[وف]?[بلك][\u0623\u0625][\u064b-\u0652]*ن[\u064b-\u0652]*(?:ه|ها|هم|هما|هن|ك|كم|ي|نا|ني)?[\u064b-\u0652]*"
+)
 _MAX_NAME_TOKENS = 4
 _MAX_ORG_COMPLEMENT = 4
 _MAX_TITLE_SKIP = 6
@@ -504,7 +506,7 @@ class _SentenceTagger:
 
 def _is_hamza_function_word(surface: str) -> bool:
     """بأن، لأن، كأن، وبأن: not the name بان, which keys make of them by dropping the hamza."""
-    return len(surface) <= 8 and bool(_HAMZA_FUNCTION_WORD.fullmatch(surface))
+    return len(surface) <= 12 and bool(_HAMZA_FUNCTION_WORD.fullmatch(surface))
 
 
 def _has_pronoun_suffix(strict: str) -> bool:
