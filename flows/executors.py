@@ -24,14 +24,7 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from tasks.shards import ShardSpec
 
-EXECUTORS = ("processes", "dask")
 CONNECT_TIMEOUT_S = 10.0
-
-# Dask's own log lines (a worker restarted, a task rescheduled) stay out of the terminal: what a run
-# did is its summary and the files table. Inherited by the worker processes of a local cluster.
-_QUIET_DASK = {"DASK_LOGGING__DISTRIBUTED": "error"}
-
-
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -77,10 +70,11 @@ class DaskShards:
         from prefect_dask import DaskTaskRunner
 
         self.address = address
-        for key, value in _QUIET_DASK.items():
-            os.environ.setdefault(key, value)
+        # Dask's own log lines (a worker restarted, a task rescheduled) stay out of the terminal: what a run
+        # did is its summary and the files table. Inherited by the worker processes of a local cluster.
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
         if address:
-            check_reachable(address)
+            check_reachable(address)  # at once, where the client's connection would wait out its timeout
             self.runner = DaskTaskRunner(address=address, client_kwargs={"timeout": f"{CONNECT_TIMEOUT_S:g}s"})
         else:
             cluster = {
