@@ -239,8 +239,11 @@ class _SentenceTagger:
             if kind == "SPEECH":
                 return self._speaker(j)
             if kind in ("LOC_NAMED", "ORG_NAMED"):
-                return self._named_after(i, j, reading, kind[:3])
-            return self._place(i, j)
+                person_end = self._person_at(j)
+                if person_end is None:
+                    return i + 1  # not named after a person: the words after the head are read as usual
+                return self._named_after(i, person_end, reading, kind[:3])
+            return self._place(i, j, reading)
         if self._given_name_reading(i) is not None or self._is_compound_name_start(i):
             return self._person(i, require_surname=True)
         return i + 1
@@ -272,7 +275,7 @@ class _SentenceTagger:
             and any(r in self.g.formula_words for r in proclitic_readings(self.keys[i - 1]))
         )
 
-    def _same_person(self, j: int, entry: GazetteerEntry) -> int:
+    def _same_person(self, j: int, entry: GazetteerEntry | None) -> int:
         """Past a listed person, what still names them: the lineage (سلمان بن عبدالعزيز آل سعود is one
         mention, not سلمان and the founder) and the same person named again (خادم الحرمين الشريفين الملك
         سلمان)."""
@@ -299,21 +302,16 @@ class _SentenceTagger:
         k = j + cue[0] if cue and cue[2] == "PERS" else j
         if k == j or k >= self.end or self._given_name_reading(k) is None:
             return None
-        end = k + 1
-        while end + 1 < self.end and self.keys[end] in _LINEAGE and self._is_name_word(end + 1):
-            end += 2
-        return end
+        return self._same_person(k + 1, None)  # the given name's lineage
 
     def _is_name_word(self, j: int) -> bool:
         named = self._name_at(j)
         return bool(named and named[2].type == "PERS") or self._can_continue_name(j, after_joiner=True)
 
-    def _named_after(self, i: int, j: int, reading: str, type_: str) -> int:
+    def _named_after(self, i: int, end: int, reading: str, type_: str) -> int:
         """A place or institution named after a person (حديقة الملك فهد، مدينة الملك عبدالله الطبية):
-        the head, the person and a following adjective are one mention of the place or institution."""
-        end = self._person_at(j)
-        if end is None:
-            return i + 1  # not named after a person: the words after the head are read as usual
+        the head at i (read as `reading`), the person up to end and a following adjective are one mention
+        of the place or institution."""
         if end < self.end and self._is_adjective(end) and self.keys[end] not in _TITLE_QUALIFIERS:
             end += 1
         return self._emit(type_, i, end, canonical_key([reading, *self.keys[i + 1 : end]]))
@@ -486,13 +484,14 @@ class _SentenceTagger:
 
     # Places
 
-    def _place(self, i: int, j: int) -> int:
+    def _place(self, i: int, j: int, reading: str) -> int:
         """After a place head (مدينة، محافظة...): one or two name words form a place; a place named after
         a person is the head and the name together (مدينة الملك عبدالله)."""
         if j >= self.end:
             return j
-        if self._person_at(j) is not None:
-            return self._named_after(i, j, self.g.cues.longest_at(self.keys, i, self.end)[1], "LOC")  # type: ignore[index]
+        person_end = self._person_at(j)
+        if person_end is not None:
+            return self._named_after(i, person_end, reading, "LOC")
         named = self._name_at(j)
         if named:
             return self._emit_name(j, named)
