@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures.stories import write_stories
 from pipeline import read_all, run_pipeline
 
 from reports import report_names, report_sql
@@ -64,17 +65,8 @@ def cluster():
         yield client
 
 
-def stories(root: Path, n: int) -> Path:
-    for i in range(n):
-        story = root / "2026-11-05" / "wire" / f"story-{i:04d}.txt"
-        story.parent.mkdir(parents=True, exist_ok=True)
-        body = " ".join(f"قال الوزير سامر الخطيب في الرياض إن المشروع رقم {i * 31 + k} يبدأ في جدة." for k in range(12))
-        story.write_text(f"خبر رقم {i}\n{body}\n", encoding="utf-8")
-    return root
-
-
 def test_a_worker_killed_in_the_middle_of_a_run_loses_nothing(tmp_path, cluster):
-    raw, out, n = stories(tmp_path / "raw", 300), tmp_path / "out", 300
+    raw, out, n = write_stories(tmp_path / "raw", 300), tmp_path / "out", 300
     pids = cluster.run(os.getpid)  # worker address -> process id
     finished = {}
     run = threading.Thread(

@@ -35,15 +35,9 @@ def home(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory) -> Path:
     """Enough distinct stories for a run of many shards (several seconds of work on two workers)."""
-    root = tmp_path_factory.mktemp("stories") / "raw"
-    for i in range(N_STORIES):
-        story = root / "2026-11-05" / "wire" / f"story-{i:04d}.txt"
-        story.parent.mkdir(parents=True, exist_ok=True)
-        body = " ".join(
-            f"قال الوزير سامر الخطيب في الرياض إن المشروع رقم {i * 31 + k} يبدأ قريبا في جدة ومكة." for k in range(12)
-        )
-        story.write_text(f"خبر رقم {i}\n{body}\n", encoding="utf-8")
-    return root
+    from fixtures.stories import write_stories
+
+    return write_stories(tmp_path_factory.mktemp("stories") / "raw", N_STORIES)
 
 
 def environment(home: Path) -> dict[str, str]:
