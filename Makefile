@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format bench bench-ner clean
+.PHONY: install browser run test lint format bench bench-ner clean
 
 # Create the virtual environment if missing and install the project (editable) with its dev tools.
 $(STAMP): pyproject.toml
@@ -15,13 +15,23 @@ $(STAMP): pyproject.toml
 ## install: the virtual environment with khabar and its tools (run and test do this themselves)
 install: $(STAMP)
 
-## run: process data/raw into data/processed, then print the top-entities report
+## run: process data/raw into data/processed, print the top-entities report, write data/processed/report.html
 run: $(STAMP)
 	$(BIN)/khabar run
 	$(BIN)/khabar report top-entities
+	$(BIN)/khabar report --html data/processed/report.html
 
-## test: lint (ruff, mypy), then the test suite
-test: $(STAMP) lint
+## browser: Debian's Chromium and an Arabic font, for the report's browser test (skipped, with the reason, without)
+browser:
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Chromium for the browser test (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium fonts-dejavu-core >/dev/null || echo "khabar: Chromium could not be installed; the browser test will be skipped"; \
+	else echo "khabar: no Chromium and no root apt-get to install it; the browser test will be skipped"; fi
+
+## test: lint (ruff, mypy), then the test suite (installs Chromium first, for the browser test)
+test: $(STAMP) browser lint
 	$(BIN)/pytest
 
 lint: $(STAMP)

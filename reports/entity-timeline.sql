@@ -1,11 +1,11 @@
--- entity-timeline: mentions per published date of the 10 most mentioned entities.
--- Grain: one row per (published_date, type, canonical_key); documents without a date are left out.
+-- entity-timeline: mentions per published date of the most mentioned entities.
+-- Grain: one row per (published_date, type, canonical_key) of the `top` (default 10) entities; documents without a date are left out.
 with top_entities as (
     select type, canonical_key
     from entities
     group by all
     order by count(*) desc, type, canonical_key
-    limit 10
+    limit coalesce(getvariable('top'), 10)
 ),
 
 dated_mentions as (
@@ -27,5 +27,7 @@ final as (
     group by all
 )
 
-select * from final
+select final.published_date, final.type, entity_names.name, n_mentions, n_documents, final.canonical_key
+from final
+join entity_names using (type, canonical_key)
 order by published_date, n_mentions desc, type, canonical_key

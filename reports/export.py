@@ -15,13 +15,10 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from reports.views import base_name, view_statements
+from reports.scope import quoted
+from reports.views import add_entity_names, base_name, view_statements
 from schemas import TABLES
 from tasks.tables import Snapshot
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def export_duckdb(snapshot: Snapshot, path: str | Path) -> Path:
@@ -34,16 +31,17 @@ def export_duckdb(snapshot: Snapshot, path: str | Path) -> Path:
             for name, schema in TABLES.items():
                 files = [str(p.absolute()) for p in snapshot.files(name)]
                 if files:
-                    listed = ", ".join(_quoted(f) for f in files)
+                    listed = ", ".join(quoted(f) for f in files)
                     con.execute(f"CREATE VIEW {base_name(name)} AS SELECT * FROM read_parquet([{listed}])")
                 else:  # no file yet: an empty table with the table's columns
                     empty: pa.Table = schema.empty_table()  # noqa: F841 (read by DuckDB's replacement scan)
                     con.execute(f"CREATE TABLE {base_name(name)} AS SELECT * FROM empty")
             for statement in view_statements():
                 con.execute(statement)
-            run = _quoted(snapshot.run_id)
+            add_entity_names(con, materialize=True)
+            run = quoted(snapshot.run_id)
             con.execute(
-                f"CREATE VIEW khabar_snapshot AS SELECT {run} AS run_id, {_quoted(str(snapshot.committed_at))} "
+                f"CREATE VIEW khabar_snapshot AS SELECT {run} AS run_id, {quoted(str(snapshot.committed_at))} "
                 "AS committed_at"
             )
         os.replace(tmp, target)

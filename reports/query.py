@@ -30,7 +30,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from reports.views import base_name, view_statements
+from reports.scope import Scope
+from reports.views import add_entity_names, base_name, view_statements
 from schemas import TABLES
 from tasks.tables import Snapshot, load_for_reading
 
@@ -57,8 +58,15 @@ class QueryLimits:
 class ReadOnlyTables:
     """An in-memory DuckDB with one view per table over the committed parts; it cannot read or write files."""
 
-    def __init__(self, out_dir: str | Path, limits: QueryLimits | None = None, snapshot: Snapshot | None = None):
+    def __init__(
+        self,
+        out_dir: str | Path,
+        limits: QueryLimits | None = None,
+        snapshot: Snapshot | None = None,
+        scope: Scope | None = None,
+    ):
         self.limits = limits or QueryLimits()
+        scope = scope or Scope()
         snapshot = snapshot or load_for_reading(out_dir)
         self._spill = tempfile.mkdtemp(prefix="khabar-sql-")  # mode 0700: private to this user
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._spill, True)
@@ -71,8 +79,10 @@ class ReadOnlyTables:
             self.con.register(
                 base_name(name), ds.dataset(paths, schema=schema, format="parquet") if paths else schema.empty_table()
             )
-        for statement in view_statements():
+        for statement in view_statements(scope):
             self.con.execute(statement)
+        add_entity_names(self.con)
+        self.con.execute(f"SET VARIABLE top = {int(scope.top)}")
         for setting in ("autoinstall_known_extensions", "autoload_known_extensions"):
             self.con.execute(f"SET {setting} = false")
         self.con.execute("SET enable_external_access = false")

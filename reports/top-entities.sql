@@ -1,23 +1,11 @@
 -- top-entities: the most mentioned entities of each type, with mention and document counts.
--- Grain: one row per (type, canonical_key); the 10 most mentioned of each type.
-with surface_counts as (
-    select type, canonical_key, surface, count(*) as n
-    from entities
-    group by all
-),
-
-counted as (
+-- Grain: one row per (type, canonical_key); the `top` (default 10) most mentioned of each type.
+with counted as (
     select
         type,
         canonical_key,
-        sum(n) as n_mentions,
-        first(surface order by n desc, surface) as example_surface
-    from surface_counts
-    group by all
-),
-
-documents_per_entity as (
-    select type, canonical_key, count(distinct doc_id) as n_documents
+        count(*) as n_mentions,
+        count(distinct doc_id) as n_documents
     from entities
     group by all
 ),
@@ -25,19 +13,18 @@ documents_per_entity as (
 ranked as (
     select
         counted.*,
-        documents_per_entity.n_documents,
         row_number() over (
-            partition by counted.type
-            order by n_mentions desc, n_documents desc, counted.canonical_key
+            partition by type
+            order by n_mentions desc, n_documents desc, canonical_key
         ) as rank_in_type
     from counted
-    join documents_per_entity using (type, canonical_key)
 ),
 
 final as (
-    select type, rank_in_type, canonical_key, example_surface, n_mentions, n_documents
+    select ranked.type, rank_in_type, entity_names.name, n_mentions, n_documents, ranked.canonical_key
     from ranked
-    where rank_in_type <= 10
+    join entity_names using (type, canonical_key)
+    where rank_in_type <= coalesce(getvariable('top'), 10)
 )
 
 select * from final

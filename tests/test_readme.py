@@ -153,5 +153,7 @@ def test_the_duckdb_example_counts_what_khabar_sql_counts(reread, stage, tmp_pat
     result = CliRunner().invoke(app, [*args[:-1], str(target), "--out", str(out)])
     assert result.exit_code == 0, result.output
     sql = re.fullmatch(r'duckdb khabar\.duckdb -c "(.*)"', query)[1]
-    with duckdb.connect(str(target), read_only=True) as con:
+    names = "SELECT type, canonical_key, name FROM entity_names ORDER BY ALL"
+    with duckdb.connect(str(target), read_only=True) as con:  # a plain DuckDB: no khabar function in it
         assert con.execute(sql).fetchall() == khabar_sql(out, sql) != []
+        assert con.execute(names).fetchall() == khabar_sql(out, names) != []

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sys
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -42,6 +45,10 @@ from flows.output import (
     info,
     plural,
 )
+from reports.scope import DEFAULT_TOP, Scope
+
+if TYPE_CHECKING:
+    from reports.query import ReadOnlyTables
 
 
 @app.command()
@@ -50,7 +57,7 @@ def sql(
         str | None,
         typer.Argument(
             help="One SELECT statement over the views documents, sentences, tokens, entities, files, quarantine, "
-            "runs and document_versions; - reads it from stdin",
+            "runs, document_versions and entity_names; - reads it from stdin",
             show_default=False,
         ),
     ] = None,
@@ -97,19 +104,77 @@ def report(
     limit: LimitOpt = None,
     all_rows: AllOpt = False,
     list_: Annotated[bool, flag("--list", text="List the reports and exit")] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="PATH",
+            help="Write every report into one HTML page with charts, for a browser (self-contained, works offline); "
+            "give no report name",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            "--since", formats=["%Y-%m-%d"], help="Only documents published on or after this date", show_default=False
+        ),
+    ] = None,
+    until: Annotated[
+        datetime | None,
+        typer.Option(
+            "--until", formats=["%Y-%m-%d"], help="Only documents published on or before this date", show_default=False
+        ),
+    ] = None,
+    source: Annotated[
+        list[str] | None,
+        typer.Option("--source", help="Only documents of this source (repeat for several)", show_default=False),
+    ] = None,
+    entity_type: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--type", help="Only entities of this type: PERS, LOC, ORG or MISC (repeat for several)", show_default=False
+        ),
+    ] = None,
+    top: Annotated[
+        int, typer.Option("--top", min=1, max=1000, help="Entities in each top list (pairs: five times as many)")
+    ] = DEFAULT_TOP,
     timeout: TimeoutOpt = None,
     as_of: AsOfOpt = None,
 ) -> None:
-    """Run a named report (one .sql file in reports/) over the output tables.
+    """Run a named report (one .sql file in reports/) over the output tables, or write them all as a web page.
 
-    Example: `khabar report top-entities --format csv`
+    Entities are shown by their display name (the most frequent way the text writes them, without
+    proclitics) and counted by canonical_key. --since, --until, --source and --type narrow what every
+    report reads; documents without a date are left out once a date is given.
+
+    Example: `khabar report top-entities --type PERS --top 20`; and
+    `khabar report --html report.html --since 2026-11-01`
     """
     from reports import UnknownReportError, report_description, report_names, report_sql
+    from schemas.entities import ENTITY_TYPES
 
     shown = Shown(fmt, output, limit, all_rows)
     if list_:
         rows = [(report_name, report_description(report_name)) for report_name in report_names()]
         shown.write(Result.of_rows(["report", "description"], rows))
+        return
+    if since and until and since > until:
+        raise fail(f"--since {since:%Y-%m-%d} is after --until {until:%Y-%m-%d}")
+    types = tuple(dict.fromkeys(t.upper() for t in entity_type or ()))
+    if unknown := [t for t in types if t not in ENTITY_TYPES]:
+        raise fail(f"unknown entity type {unknown[0]}; choose {', '.join(ENTITY_TYPES[:-1])} or {ENTITY_TYPES[-1]}")
+    scope = Scope(
+        since=since.date() if since else None,
+        until=until.date() if until else None,
+        sources=tuple(source or ()),
+        types=types,
+        top=top,
+    )
+    if html is not None:
+        if name is not None:
+            raise fail("--html writes every report into one page; give no report name")
+        _write_html(out, html, scope, timeout, as_of)
         return
     if name is None:
         raise fail(f"name a report; choose one of: {', '.join(report_names())}")
@@ -117,7 +182,48 @@ def report(
         sql_text = report_sql(name)
     except UnknownReportError as exc:
         raise fail(str(exc)) from None
-    _show_query(out, sql_text, shown, title=name, timeout=timeout, as_of=as_of)
+    _show_query(out, sql_text, shown, title=name, timeout=timeout, as_of=as_of, scope=scope)
+
+
+def _write_html(out: Path | None, path: Path, scope: Scope, timeout: float | None, as_of: str | None) -> None:
+    from reports.html import write_html_report
+    from reports.query import QueryError, QueryInterrupted
+
+    with _read_only_tables(out, timeout, as_of, scope) as (tables, out_dir):
+        try:
+            written = write_html_report(tables, path, scope, source=str(out_dir))
+        except (QueryInterrupted, KeyboardInterrupt):
+            raise fail("interrupted", code=130) from None
+        except QueryError as exc:
+            raise fail(f"query failed: {exc}") from None
+        except OSError as exc:
+            raise fail(f"cannot write the report to {path}: {exc.strerror or exc}") from None
+    info(f"wrote {written} ({written.stat().st_size / 1e6:.1f} MB); open it in a browser")
+
+
+@contextlib.contextmanager
+def _read_only_tables(
+    out: Path | None, timeout: float | None, as_of: str | None, scope: Scope | None = None
+) -> Iterator[tuple[ReadOnlyTables, Path]]:
+    """The output folder's tables for reading (as they are, or as_of a run), interruptible by Ctrl-C;
+    a folder or snapshot problem fails with one sentence (exit 2)."""
+    from reports.query import QueryError, QueryLimits, ReadOnlyTables
+    from tasks.storage import OutputFolderError
+    from tasks.tables import load_for_reading
+
+    try:
+        settings = build_read_settings(out_dir=out, sql_timeout_s=timeout)
+        require_output_folder(settings.out_dir)
+        limits = QueryLimits(memory_limit=settings.sql_memory_limit, timeout_s=settings.sql_timeout_s)
+        tables = ReadOnlyTables(settings.out_dir, limits, load_for_reading(settings.out_dir, as_of=as_of), scope)
+    except OutputFolderError as exc:
+        raise fail(str(exc)) from None
+    except UserError as exc:
+        raise failed(exc) from None
+    except QueryError as exc:
+        raise fail(f"query failed: {exc}") from None
+    with tables, tables.interruptible():
+        yield tables, settings.out_dir
 
 
 def _show_query(
@@ -128,27 +234,15 @@ def _show_query(
     timeout: float | None = None,
     drop_first: tuple[str, ...] = (),
     as_of: str | None = None,
+    scope: Scope | None = None,
 ) -> None:
     """Run one query over the tables (as they are, or as_of a run) and stream its rows out, or fail with one sentence.
 
     Exit codes: 2 for a query or folder problem, 130 when interrupted (Ctrl-C).
     """
-    from reports.query import QueryError, QueryInterrupted, QueryLimits, ReadOnlyTables
-    from tasks.storage import OutputFolderError
-    from tasks.tables import load_for_reading
+    from reports.query import QueryError, QueryInterrupted
 
-    try:
-        settings = build_read_settings(out_dir=out, sql_timeout_s=timeout)
-        require_output_folder(settings.out_dir)
-        limits = QueryLimits(memory_limit=settings.sql_memory_limit, timeout_s=settings.sql_timeout_s)
-        tables = ReadOnlyTables(settings.out_dir, limits, load_for_reading(settings.out_dir, as_of=as_of))
-    except OutputFolderError as exc:
-        raise fail(str(exc)) from None
-    except UserError as exc:
-        raise failed(exc) from None
-    except QueryError as exc:
-        raise fail(f"query failed: {exc}") from None
-    with tables, tables.interruptible():
+    with _read_only_tables(out, timeout, as_of, scope) as (tables, _):
         try:
             stream = tables.stream(sql_text)
             try:

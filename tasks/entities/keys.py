@@ -46,4 +46,41 @@ def canonical_key(keys: tuple[str, ...] | list[str]) -> str:
     return " ".join(keys)
 
 
-__all__ = ["canonical_key", "match_key", "phrase_key", "proclitic_readings"]
+def display_name(surface: str, key: str) -> str:
+    """A mention as written, without the proclitics its canonical key left out.
+
+    وروسيا -> روسيا, وبالرياض -> الرياض, للأمم المتحدة -> الأمم المتحدة (لل is ل + ال); spelling,
+    hamza and teh marbuta stay as written (السعودية, not the key's السعوديه). Where the key is another
+    name than the one written (an alias: والمملكة العربية السعودية under السعوديه), a proclitic is
+    dropped only before the article.
+    """
+    from tasks.segment import word_spans
+
+    words = word_spans(surface, 0, len(surface))
+    if not words:
+        return surface
+    first_key = match_key(surface[: words[0][1]])
+    readings = proclitic_readings(first_key)
+    stem = key.split(" ", 1)[0]
+    reading = stem if stem in readings else next((r for r in readings[1:] if r.startswith("ال")), first_key)
+    if reading == first_key:
+        return surface
+    if first_key.endswith(reading):
+        restored, dropped = "", len(first_key) - len(reading)
+    else:  # لل: the article's alef was dropped after ل
+        restored, dropped = "ا", len(first_key) - len(reading) + 1
+    return restored + surface[_chars_for_key_length(surface, dropped) :]
+
+
+def _chars_for_key_length(surface: str, n: int) -> int:
+    """How many leading characters of surface make the first n characters of its key, with their diacritics."""
+    i, covered = 0, 0
+    while i < len(surface) and covered < n:
+        covered += len(match_key(surface[i]))
+        i += 1
+    while i < len(surface) and not match_key(surface[i]):  # a diacritic on the last proclitic
+        i += 1
+    return i
+
+
+__all__ = ["canonical_key", "display_name", "match_key", "phrase_key", "proclitic_readings"]

@@ -151,12 +151,20 @@ def test_sql_without_output_folder_says_run_first(tmp_path):
 
 
 def test_report_list_names_every_report_in_the_format_asked():
-    names = ["cooccurrence", "corpus-stats", "entity-timeline", "top-entities"]
+    names = [
+        "cooccurrence",
+        "corpus-stats",
+        "entity-timeline",
+        "overview",
+        "problem-files",
+        "source-coverage",
+        "top-entities",
+    ]
     as_json = runner.invoke(app, ["report", "--list", "--format", "json"])
     assert as_json.exit_code == 0
     assert [r["report"] for r in json.loads(as_json.output)] == names
     plain = runner.invoke(app, ["report", "--list"]).output.splitlines()
-    assert plain[0].split() == ["report", "description"] and plain[-1] == "(4 rows)"
+    assert plain[0].split() == ["report", "description"] and plain[-1] == "(7 rows)"
     assert [line.split()[0] for line in plain[1:-1]] == names
 
 
@@ -164,8 +172,44 @@ def test_unknown_report_lists_the_choices(processed):
     result = runner.invoke(app, ["report", "nope", "--out", str(processed)])
     assert result.exit_code == 2
     assert result.output.startswith(
-        "Error: unknown report 'nope'; choose one of: cooccurrence, corpus-stats, entity-timeline, top-entities"
+        "Error: unknown report 'nope'; choose one of: cooccurrence, corpus-stats, entity-timeline, overview, "
+        "problem-files, source-coverage, top-entities\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "sentence"),
+    [
+        (["--html", "x.html", "top-entities"], "Error: --html writes every report into one page; give no report name"),
+        (["top-entities", "--type", "PLACE"], "Error: unknown entity type PLACE; choose PERS, LOC, ORG or MISC"),
+        (
+            ["top-entities", "--since", "2026-11-03", "--until", "2026-11-01"],
+            "Error: --since 2026-11-03 is after --until 2026-11-01",
+        ),
+    ],
+)
+def test_report_options_that_cannot_work_are_one_sentence(processed, options, sentence):
+    result = runner.invoke(app, ["report", *options, "--out", str(processed)])
+    assert result.exit_code == 2
+    assert result.output == sentence + "\n"
+
+
+def test_html_report_into_a_missing_folder_is_one_sentence(processed, tmp_path):
+    result = runner.invoke(app, ["report", "--html", str(tmp_path / "nope" / "r.html"), "--out", str(processed)])
+    assert result.exit_code == 2
+    assert (
+        result.output
+        == f"Error: cannot write the report to {tmp_path / 'nope' / 'r.html'}: No such file or directory\n"
+    )
+
+
+def test_report_filters_reach_the_terminal_reports(processed):
+    result = runner.invoke(
+        app, ["report", "top-entities", "--type", "loc", "--top", "2", "--format", "json", "--out", str(processed)]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [(r["type"], r["rank_in_type"]) for r in rows] == [("LOC", 1), ("LOC", 2)]
 
 
 def test_report_top_entities_as_json(processed):

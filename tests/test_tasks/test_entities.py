@@ -3,7 +3,7 @@ import pytest
 from tasks.clean import clean_text
 from tasks.entities import UnknownBackendError, load_extractor
 from tasks.entities.gazetteer import GazetteerExtractor
-from tasks.entities.keys import proclitic_readings
+from tasks.entities.keys import display_name, proclitic_readings
 from tasks.segment import split_sentences, tokenize
 
 
@@ -69,6 +69,26 @@ def test_spelling_variants_and_diacritics_match():
         ("LOC", "وإيران", "ايران"),
         ("LOC", "والمملكة العربية السعودية", "السعوديه"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("surface", "key", "name"),
+    [
+        ("روسيا", "روسيا", "روسيا"),
+        ("وروسيا", "روسيا", "روسيا"),
+        ("وبالرياض", "الرياض", "الرياض"),
+        ("والسعودية", "السعوديه", "السعودية"),  # teh marbuta as written, not as in the key
+        ("للأمم المتحدة", "الامم المتحده", "الأمم المتحدة"),  # لل is ل + ال
+        ("وللأمم المتحدة", "الامم المتحده", "الأمم المتحدة"),
+        ("وَلِلأمم المتحدة", "الامم المتحده", "الأمم المتحدة"),  # diacritics on the proclitics go with them
+        ("والاتحاد الأفريقي", "الاتحاد الافريقي", "الاتحاد الأفريقي"),
+        ("والمملكة العربية السعودية", "السعوديه", "المملكة العربية السعودية"),  # an alias
+        ("وليد الخطيب", "وليد الخطيب", "وليد الخطيب"),  # a name that starts like a proclitic
+        ("Siemens", "siemens", "Siemens"),
+    ],
+)
+def test_display_name_is_the_mention_as_written_without_its_proclitics(surface, key, name):
+    assert display_name(surface, key) == name
 
 
 def test_longest_gazetteer_match_wins():
