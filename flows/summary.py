@@ -98,7 +98,7 @@ def publish_artifacts(s: RunSummary, out_dir: str, entity_parts: list[str]) -> N
 
     create_markdown_artifact(markdown=summary_markdown(s), key="khabar-run-summary", description=f"khabar {s.kind} run")
     create_table_artifact(
-        table=top_entities or [{"type": "", "canonical_key": "(no entities written)", "mentions": 0}],
+        table=top_entities or [{"type": "", "name": "(no entities written)", "mentions": 0}],
         key="khabar-run-top-entities",
         description=f"Top entities written by run {s.run_id}",
     )

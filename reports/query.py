@@ -262,17 +262,26 @@ def _first_line(exc: BaseException) -> str:
 
 
 def top_entities(out_dir: str | Path, entity_parts: Sequence[str], limit: int = 10) -> list[dict[str, Any]]:
-    """The most mentioned entities in some entity parts (a run's), for the run's table artifact."""
+    """The most mentioned entities in some entity parts (a run's), with their display names, for the run's
+    table artifact (names as the entity_names view gives them, over these parts only)."""
     import pyarrow.parquet as pq
+
+    from tasks.entities.keys import display_name
 
     if not entity_parts:
         return []
-    columns = ["type", "canonical_key", "doc_id"]
+    columns = ["type", "canonical_key", "surface", "doc_id"]
     table = pa.concat_tables(pq.read_table(Path(out_dir) / p, columns=columns) for p in entity_parts)
     counted = table.group_by(["type", "canonical_key"]).aggregate([("doc_id", "count"), ("doc_id", "count_distinct")])
+    written: dict[tuple[str, str], dict[str, int]] = {}
+    for r in table.group_by(["type", "canonical_key", "surface"]).aggregate([("doc_id", "count")]).to_pylist():
+        names = written.setdefault((r["type"], r["canonical_key"]), {})
+        name = display_name(r["surface"], r["canonical_key"])
+        names[name] = names.get(name, 0) + r["doc_id_count"]
     rows = [
         {
             "type": r["type"],
+            "name": min(written[r["type"], r["canonical_key"]].items(), key=lambda kv: (-kv[1], kv[0]))[0],
             "canonical_key": r["canonical_key"],
             "mentions": r["doc_id_count"],
             "documents": r["doc_id_count_distinct"],

@@ -97,48 +97,61 @@ def resolve(config: NerConfig) -> NerConfig:
 
 @functools.cache
 def load_extractor(config: NerConfig | str = "gazetteer") -> EntityExtractor:
-    """The extractor for a configuration, built once per process (workers reuse it across shards)."""
+    """The extractor for a configuration, built once per process (workers reuse it across shards): the
+    backend, then the user's lists over it, then document-level consistency over both."""
+    from tasks.entities.consistency import DocumentConsistency
+    from tasks.entities.gazetteer import GazetteerExtractor, WatchList
+
     if isinstance(config, str):
         config = NerConfig(backend=config)
     config = resolve(config)
     extractor: EntityExtractor
     if config.backend == "gazetteer":
-        from tasks.entities.gazetteer import GazetteerExtractor
-
-        return GazetteerExtractor.from_resources(extra_files=config.gazetteer_files)
-    if config.backend == "crf":
-        from tasks.entities.crf import CRFExtractor
-
-        extractor = CRFExtractor(config.model or "")
+        extractor = GazetteerExtractor.from_resources(extra_files=config.gazetteer_files)
     else:
-        from tasks.entities.camel import CamelExtractor
+        if config.backend == "crf":
+            from tasks.entities.crf import CRFExtractor
 
-        extractor = CamelExtractor(config.model, threads=config.threads, quantize=config.quantize)
-    if config.gazetteer_files:
-        from tasks.entities.gazetteer import WatchList
+            extractor = CRFExtractor(config.model or "")
+        else:
+            from tasks.entities.camel import CamelExtractor
 
-        return WatchList(extractor, config.gazetteer_files)
-    return extractor
+            extractor = CamelExtractor(config.model, threads=config.threads, quantize=config.quantize)
+        if config.gazetteer_files:
+            extractor = WatchList(extractor, config.gazetteer_files)
+    return DocumentConsistency(extractor, *_name_words())
+
+
+@functools.cache
+def _name_words() -> tuple[frozenset[str], frozenset[str]]:
+    """Given names, and words that never end a name (stopwords, the words of religious formulas), as strict keys."""
+    from tasks.entities.gazetteer import GazetteerExtractor
+
+    lists = GazetteerExtractor.from_resources()
+    return lists.given_names, lists.stopwords | lists.formula_words | {"الله"}
 
 
 def code_version(config: NerConfig) -> str:
-    """The version of the configured extractor's code: its rules, features or predictor.
+    """The version of the configured extractor's code: its rules, features or predictor, and the
+    document-level consistency over it.
 
     Bumped in the backend's module when its output changes for the same model; the CRF stacks the
     gazetteer's rules as features, so its version carries both.
     """
-    from tasks.entities import gazetteer
+    from tasks.entities import consistency, gazetteer
 
     config = resolve(config)
     if config.backend == "gazetteer":
-        return gazetteer.VERSION
-    if config.backend == "crf":
+        backend = gazetteer.VERSION
+    elif config.backend == "crf":
         from tasks.entities.crf import features_version
 
-        return features_version()
-    from tasks.entities.camel import VERSION
+        backend = features_version()
+    else:
+        from tasks.entities.camel import VERSION
 
-    return VERSION
+        backend = VERSION
+    return f"{backend}+doc{consistency.VERSION}"
 
 
 def model_hash(config: NerConfig) -> str:

@@ -139,6 +139,8 @@ def test_the_report_renders_in_a_real_browser(report_page, sample_output, tmp_pa
             label_x = loc_chart.locator("text", has_text=top_names(sample_output, "LOC")[0]).first.bounding_box()
             bar_x = loc_chart.locator(".mark-rect path").first.bounding_box()
             direction = page.evaluate("getComputedStyle(document.body).direction")
+            loc_chart.locator(".mark-rect path").first.hover(force=True)  # the documents bar lies over it
+            tooltip = page.wait_for_selector("#vg-tooltip-element.visible", timeout=5_000).inner_text()
             shot = tmp_path / "report.png"
             page.screenshot(path=str(shot), full_page=True)
             if os.environ.get("KHABAR_UPDATE_SCREENSHOT"):
@@ -154,5 +156,6 @@ def test_the_report_renders_in_a_real_browser(report_page, sample_output, tmp_pa
     assert top in text and top in loc_labels
     assert "السعودية" in loc_labels
     assert direction == "rtl"
+    assert top in tooltip and "الإشارات" in tooltip
     assert label_x is not None and bar_x is not None and label_x["x"] > bar_x["x"]
     assert shot.stat().st_size > 20_000

@@ -180,7 +180,8 @@ def test_the_run_artifacts_top_entities_agree_with_sql(con, sample_output):
     parts = load_for_reading(sample_output).paths("entities")
     _, rows = run_query(
         con,
-        "SELECT type, canonical_key, count(*) AS mentions, count(DISTINCT doc_id) AS documents FROM entities "
+        "SELECT type, name, canonical_key, count(*) AS mentions, count(DISTINCT doc_id) AS documents FROM entities "
+        "JOIN entity_names USING (type, canonical_key) "
         "GROUP BY ALL ORDER BY mentions DESC, documents DESC, type, canonical_key LIMIT 10",
     )
     assert [tuple(r.values()) for r in top_entities(sample_output, parts)] == rows

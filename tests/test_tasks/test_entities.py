@@ -159,7 +159,7 @@ def test_unknown_backend_is_a_clear_error():
 
 
 def test_packaged_lists_give_each_name_one_type():
-    extractor = load_extractor("gazetteer")
+    extractor = GazetteerExtractor.from_resources()
     types_by_key: dict[tuple[str, ...], set[str]] = {}
     from tasks.entities.gazetteer import _LIST_FILES, PhraseIndex, _add_name, _resource, _rows
 
@@ -270,3 +270,72 @@ def test_the_name_of_god_outside_a_formula_is_still_tagged():
 )
 def test_function_words_honorifics_and_verbs_are_never_names(text):
     assert [m for m in entities(text) if m[0] == "PERS"] == []
+
+
+def _keys_in(text: str, found: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """Document consistency over mentions given as (type, surface) in text order, as a backend would find them."""
+    from tasks.entities import Mention, _name_words
+    from tasks.entities.consistency import consistent_keys
+    from tasks.entities.keys import canonical_key
+
+    tokens = tokenize(text, split_sentences(text))
+    mentions, i = [], 0
+    for type_, surface in found:
+        n = len(surface.split())
+        while " ".join(t.surface for t in tokens[i : i + n]) != surface:
+            i += 1
+        mentions.append(Mention(type_, i, i + n, canonical_key([t.key for t in tokens[i : i + n]])))
+        i += n
+    out = consistent_keys(tokens, mentions, *_name_words())
+    assert [(m.type, m.token_start, m.token_end) for m in out] == [
+        (m.type, m.token_start, m.token_end) for m in mentions
+    ]
+    return [(m.type, " ".join(t.surface for t in tokens[m.token_start : m.token_end]), m.canonical_key) for m in out]
+
+
+def test_a_family_name_alone_takes_the_key_of_the_full_name_in_the_document():
+    text = "التقى الوزير سيرغي لافروف نظيره أمس. وقال لافروف إن المحادثات جيدة، ثم غادر ولافروف مبتسم."
+    assert _keys_in(text, [("PERS", "سيرغي لافروف"), ("PERS", "لافروف"), ("PERS", "ولافروف")]) == [
+        ("PERS", "سيرغي لافروف", "سيرغي لافروف"),
+        ("PERS", "لافروف", "سيرغي لافروف"),
+        ("PERS", "ولافروف", "سيرغي لافروف"),
+    ]
+
+
+def test_a_family_name_shared_by_two_people_in_a_document_is_left_alone():
+    text = "قال محمد الأحمد إن خالد الأحمد سيحضر. وأكد الأحمد ذلك."
+    assert _keys_in(text, [("PERS", "محمد الأحمد"), ("PERS", "خالد الأحمد"), ("PERS", "الأحمد")])[-1] == (
+        "PERS",
+        "الأحمد",
+        "الاحمد",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        # after a lineage word the last name is the father's or the family's, not this person's alone
+        ("وصل سلمان بن عبدالعزيز إلى الرياض. وكان عبدالعزيز قد أسس المملكة.", ["سلمان بن عبدالعزيز", "عبدالعزيز"]),
+        # لجان ("committees") is not ل + the given name جان
+        ("وأنهت لجان المقابلات عملها. وقالت المقابلات إن...", ["لجان المقابلات", "المقابلات"]),
+        # a given name is nobody's family name
+        ("قال محمد علي إن الاجتماع انتهى. وغادر علي القاعة.", ["محمد علي", "علي"]),
+    ],
+)
+def test_a_word_that_is_no_family_name_keeps_its_key(text, found):
+    result = _keys_in(text, [("PERS", f) for f in found])
+    assert result[-1][2] == result[-1][1].replace("أ", "ا").replace("إ", "ا")  # its own key
+
+
+def test_a_family_name_also_tagged_as_another_type_in_the_document_is_left_alone():
+    text = "زار جون جاكسون المدينة. وفي جاكسون قال جاكسون إن الطقس جميل."
+    found = [("PERS", "جون جاكسون"), ("LOC", "جاكسون"), ("PERS", "جاكسون")]
+    assert _keys_in(text, found)[-1] == ("PERS", "جاكسون", "جاكسون")
+
+
+def test_every_backend_is_made_consistent_within_a_document():
+    from tasks.entities.consistency import VERSION, DocumentConsistency
+
+    extractor = load_extractor("gazetteer")
+    assert isinstance(extractor, DocumentConsistency)
+    assert extractor.version.endswith(f"+doc{VERSION}")

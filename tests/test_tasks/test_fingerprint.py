@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tasks import documents
-from tasks.entities import NerConfig, gazetteer
+from tasks.entities import NerConfig, consistency, gazetteer
 from tasks.fingerprint import fingerprint_detail, fingerprint_of
 
 
@@ -20,7 +20,13 @@ def test_the_fingerprint_is_stable_for_the_same_settings():
 def test_a_change_of_the_gazetteer_rules_changes_the_fingerprint(monkeypatch):
     before = current()
     monkeypatch.setattr(gazetteer, "VERSION", f"{gazetteer.VERSION}-next")
-    assert fingerprint_detail(NerConfig())["ner_version"] == f"{gazetteer.VERSION}"
+    assert fingerprint_detail(NerConfig())["ner_version"] == f"{gazetteer.VERSION}+doc{consistency.VERSION}"
+    assert current() != before
+
+
+def test_a_change_of_document_consistency_changes_the_fingerprint(monkeypatch):
+    before = current()
+    monkeypatch.setattr(consistency, "VERSION", f"{consistency.VERSION}-next")
     assert current() != before
 
 
