@@ -21,20 +21,19 @@ KHABAR = str(Path(sys.executable).with_name("khabar"))
 LAYOUT = "{date}/{source}-{n}.txt"  # what tools/saudinewsnet_to_txt.py writes
 
 TOP = """
-with mentions as (
-    select type, canonical_key, surface, doc_id from entities
-),
-by_entity as (
-    select type, canonical_key, mode(surface) as shown_as, count(*) as mentions,
-           count(distinct doc_id) as documents
-    from mentions group by all
+with by_entity as (
+    select type, canonical_key, count(*) as mentions, count(distinct doc_id) as documents
+    from entities group by all
 ),
 ranked as (
     select *, row_number() over (partition by type order by mentions desc, canonical_key) as rank
     from by_entity
 ),
 final as (
-    select type, rank, shown_as, mentions, documents from ranked where rank <= {top} order by type, rank
+    select type, rank, entity_names.name as shown_as, mentions, documents
+    from ranked join entity_names using (type, canonical_key)
+    where rank <= {top}
+    order by type, rank
 )
 select * from final
 """

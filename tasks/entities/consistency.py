@@ -2,7 +2,8 @@
 
 A reporter names a person in full once (سيرغي لافروف), then by the family name alone (لافروف,
 وقال لافروف). Within one document, a single-word PERS mention that is the family name of a full
-name found in the same document takes that full name's canonical key, so reports count one person
+name found in the same document, and that its backend keyed as that word alone (not as a listed
+person's full name), takes that full name's canonical key, so reports count one person
 once. Spans and types are left as the backend found them; only keys change.
 
 A family name counts only from a full name that starts with a known given name (as written: لجان,
@@ -81,7 +82,7 @@ def consistent_keys(
         return list(mentions)
     result = []
     for m in mentions:
-        if m.type == "PERS" and m.token_end - m.token_start == 1:
+        if m.type == "PERS" and m.token_end - m.token_start == 1 and " " not in m.canonical_key:
             for reading in proclitic_readings(tokens[m.token_start].key):
                 full = full_names.get(reading)
                 if full is not None and reading not in other_types:

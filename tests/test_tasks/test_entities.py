@@ -327,6 +327,17 @@ def test_a_word_that_is_no_family_name_keeps_its_key(text, found):
     assert result[-1][2] == result[-1][1].replace("أ", "ا").replace("إ", "ا")  # its own key
 
 
+def test_a_family_name_the_backend_keyed_as_a_listed_full_name_keeps_that_key():
+    from tasks.entities import Mention, _name_words
+    from tasks.entities.consistency import consistent_keys
+
+    text = "قال جواد ظريف إن المحادثات جيدة. وأكد ظريف ذلك."
+    tokens = tokenize(text, split_sentences(text))
+    mentions = [Mention("PERS", 1, 3, "جواد ظريف"), Mention("PERS", 8, 9, "محمد جواد ظريف")]
+    assert tokens[8].surface == "ظريف"
+    assert consistent_keys(tokens, mentions, *_name_words()) == mentions
+
+
 def test_a_family_name_also_tagged_as_another_type_in_the_document_is_left_alone():
     text = "زار جون جاكسون المدينة. وفي جاكسون قال جاكسون إن الطقس جميل."
     found = [("PERS", "جون جاكسون"), ("LOC", "جاكسون"), ("PERS", "جاكسون")]
