@@ -10,6 +10,8 @@ from pydantic import Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from tasks.entities.backends import CHOICES
+
 if TYPE_CHECKING:
     from tasks.entities import NerConfig
 
@@ -86,7 +88,7 @@ class Settings(ReadSettings):
     max_doc_seconds: float = Field(
         300.0, ge=0, description="A document still processing after this is quarantined too_slow (0: no limit)"
     )
-    ner: str = Field("gazetteer", description="Entity backend: gazetteer | crf | camel | auto")
+    ner: str = Field("gazetteer", description=f"Entity backend: {' | '.join(CHOICES)}")
     ner_model: Path | None = Field(None, description="CRF model file (crf), or camel-tools NER model folder (camel)")
     ner_quantize: bool = Field(
         False, description="int8 dynamic quantization of the camel model (faster, labels may differ)"

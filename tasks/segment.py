@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import operator
 import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -179,6 +182,16 @@ def _join_decimals(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, i
 
 _KEYS: dict[str, str] = {}  # news vocabulary repeats: most words were seen before
 _MAX_KEYS = 1 << 19
+
+
+_SENTENCE_IDX = operator.attrgetter("sentence_idx")
+
+
+def sentence_ranges(tokens: Sequence[Token]) -> Iterator[tuple[int, int]]:
+    """[start, end) of each sentence's tokens in a document's tokens: sentence numbers only grow,
+    so counting them is enough."""
+    ends = list(itertools.accumulate(Counter(map(_SENTENCE_IDX, tokens)).values()))
+    return zip([0, *ends[:-1]], ends, strict=True) if ends else iter(())
 
 
 def match_key(surface: str) -> str:

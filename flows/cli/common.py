@@ -19,6 +19,7 @@ from flows.output import (
     error,
     write_result,
 )
+from tasks.entities.backends import choices_in_words
 
 IMPORTED_AT = time.time()
 
@@ -80,7 +81,7 @@ NerOpt = Annotated[
     str | None,
     typer.Option(
         "--ner",
-        help="Entity backend: gazetteer, crf, camel or auto (env KHABAR_NER, default gazetteer)",
+        help=f"Entity backend: {choices_in_words()} (env KHABAR_NER, default gazetteer)",
         show_default=False,
     ),
 ]

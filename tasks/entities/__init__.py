@@ -31,9 +31,6 @@ class EntityExtractor(Protocol):
         ...
 
 
-BACKENDS = ("gazetteer", "crf", "camel", "auto")
-
-
 class NerConfigError(ValueError):
     """A backend that cannot be used as asked (unknown, or its model is missing)."""
 
@@ -57,38 +54,15 @@ def resolve(config: NerConfig) -> NerConfig:
 
     auto = camel if its model is installed, else crf if a model file is configured, else gazetteer.
     """
-    from tasks.entities import camel
+    from tasks.entities.backends import AUTO, AUTO_ORDER, BACKENDS, CHOICES
 
-    backend = config.backend
-    if backend not in BACKENDS:
-        raise NerConfigError(f"unknown NER backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    if backend == "auto":
-        model_is_folder = config.model is not None and Path(config.model).is_dir()
-        if camel.model_installed(config.model if model_is_folder else None):
-            backend = "camel"
-        elif config.model is not None and Path(config.model).is_file():
-            backend = "crf"
-        else:
-            backend = "gazetteer"
-        config = replace(config, backend=backend, model=config.model if backend != "gazetteer" else None)
-    if backend == "crf":
-        if not config.model:
-            raise NerConfigError(
-                "the crf backend needs a model file: --ner-model MODEL (train one with `khabar ner train`)"
-            )
-        if not Path(config.model).is_file():
-            raise NerConfigError(f"no CRF model file at {config.model}")
-        from tasks.entities import crf
-
-        try:
-            crf.model_meta(config.model)
-        except crf.ModelFileError as exc:
-            raise NerConfigError(str(exc)) from None
-    if backend == "camel":
-        try:
-            camel.require_model(config.model)
-        except camel.ModelNotInstalledError as exc:
-            raise NerConfigError(str(exc)) from None
+    name = config.backend
+    if name == AUTO:
+        name = next(n for n in AUTO_ORDER if BACKENDS[n].available(config))
+        config = replace(config, backend=name, model=config.model if BACKENDS[name].reads_model else None)
+    if name not in BACKENDS:
+        raise NerConfigError(f"unknown NER backend {name!r}; choose one of: {', '.join(CHOICES)}")
+    config = BACKENDS[name].check(config)
     for path in config.gazetteer_files:
         if not Path(path).is_file():
             raise NerConfigError(f"no gazetteer file at {path}")
@@ -99,26 +73,17 @@ def resolve(config: NerConfig) -> NerConfig:
 def load_extractor(config: NerConfig | str = "gazetteer") -> EntityExtractor:
     """The extractor for a configuration, built once per process (workers reuse it across shards): the
     backend, then the user's lists over it, then document-level consistency over both."""
+    from tasks.entities.backends import BACKENDS, GAZETTEER
     from tasks.entities.consistency import DocumentConsistency
-    from tasks.entities.gazetteer import GazetteerExtractor, WatchList
+    from tasks.entities.gazetteer import WatchList
 
     if isinstance(config, str):
         config = NerConfig(backend=config)
     config = resolve(config)
-    extractor: EntityExtractor
-    if config.backend == "gazetteer":
-        extractor = GazetteerExtractor.from_resources(extra_files=config.gazetteer_files)
-    else:
-        if config.backend == "crf":
-            from tasks.entities.crf import CRFExtractor
-
-            extractor = CRFExtractor(config.model or "")
-        else:
-            from tasks.entities.camel import CamelExtractor
-
-            extractor = CamelExtractor(config.model, threads=config.threads, quantize=config.quantize)
-        if config.gazetteer_files:
-            extractor = WatchList(extractor, config.gazetteer_files)
+    backend = BACKENDS[config.backend]
+    extractor = backend.load(config)
+    if config.gazetteer_files and backend is not GAZETTEER:  # the gazetteer reads them itself
+        extractor = WatchList(extractor, config.gazetteer_files)
     return DocumentConsistency(extractor, *_name_words())
 
 
@@ -138,20 +103,11 @@ def code_version(config: NerConfig) -> str:
     Bumped in the backend's module when its output changes for the same model; the CRF stacks the
     gazetteer's rules as features, so its version carries both.
     """
-    from tasks.entities import consistency, gazetteer
+    from tasks.entities import consistency
+    from tasks.entities.backends import BACKENDS
 
     config = resolve(config)
-    if config.backend == "gazetteer":
-        backend = gazetteer.VERSION
-    elif config.backend == "crf":
-        from tasks.entities.crf import features_version
-
-        backend = features_version()
-    else:
-        from tasks.entities.camel import VERSION
-
-        backend = VERSION
-    return f"{backend}+doc{consistency.VERSION}"
+    return f"{BACKENDS[config.backend].code_version()}+doc{consistency.VERSION}"
 
 
 def model_hash(config: NerConfig) -> str:
@@ -162,18 +118,13 @@ def model_hash(config: NerConfig) -> str:
     """
     import hashlib
 
-    from tasks.entities import camel, gazetteer
+    from tasks.entities import gazetteer
+    from tasks.entities.backends import BACKENDS, GAZETTEER
 
     config = resolve(config)
-    if config.backend == "gazetteer":
-        return gazetteer.lists_digest(config.gazetteer_files)
-    if config.backend == "crf":
-        from tasks.entities.crf import file_hash
-
-        base = hashlib.sha256(f"{file_hash(config.model or '')}:{gazetteer.lists_digest()}".encode()).hexdigest()
-    else:
-        base = camel.folder_hash(camel.require_model(config.model))
-    if config.gazetteer_files:
+    backend = BACKENDS[config.backend]
+    base = backend.model_hash(config)
+    if config.gazetteer_files and backend is not GAZETTEER:
         user = gazetteer.lists_digest(config.gazetteer_files, packaged=False)
         return hashlib.sha256(f"{base}:{user}".encode()).hexdigest()
     return base

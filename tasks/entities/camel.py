@@ -21,7 +21,7 @@ from pathlib import Path
 from tasks.entities import Mention
 from tasks.entities.bio import OUTSIDE, spans_from_labels
 from tasks.entities.keys import canonical_key
-from tasks.segment import Token
+from tasks.segment import Token, sentence_ranges
 
 MAX_SEQ_LENGTH = 256  # what NERecognizer.predict uses; segments hold MAX_SEQ_LENGTH - 2 word pieces
 MODEL_SUBDIR = Path("data") / "ner" / "arabert"
@@ -154,12 +154,7 @@ class CamelExtractor:
         self.version = f"{VERSION}{'-int8' if quantize else ''}+{self.model_hash[:12]}"
 
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
-        bounds = []
-        start = 0
-        for i in range(1, len(tokens) + 1):
-            if i == len(tokens) or tokens[i].sentence_idx != tokens[start].sentence_idx:
-                bounds.append((start, i))
-                start = i
+        bounds = list(sentence_ranges(tokens))
         sentences = [[t.surface for t in tokens[a:b]] for a, b in bounds]
         mentions = []
         for (a, b), labels in zip(bounds, self.predictor.predict(sentences), strict=True):

@@ -23,7 +23,7 @@ from tasks.entities.chain import ChainModelError, LinearChain, ScoreTable
 from tasks.entities.clusters import CLUSTER_SIZES, learn_clusters
 from tasks.entities.gazetteer import GazetteerExtractor, strict_key
 from tasks.entities.keys import canonical_key, proclitic_readings
-from tasks.segment import Token, match_key
+from tasks.segment import Token, match_key, sentence_ranges
 
 FEATURES_VERSION = "2"  # bump when the features change: models trained with others are refused
 _MODEL_MEMBER = "model.crfsuite"
@@ -324,8 +324,7 @@ class CRFExtractor:
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
         if not tokens:
             return []
-        starts = [i for i in range(len(tokens)) if i == 0 or tokens[i].sentence_idx != tokens[i - 1].sentence_idx]
-        bounds = list(zip(starts, [*starts[1:], len(tokens)], strict=True))
+        bounds = list(sentence_ranges(tokens))
         labelled = self.chain.viterbi([self.state_scores(tokens[a:b]) for a, b in bounds])
         mentions: list[Mention] = []
         for (start, _), labels in zip(bounds, labelled, strict=True):

@@ -7,7 +7,6 @@ import hashlib
 import itertools
 import operator
 import re
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -17,7 +16,7 @@ from typing import Generic, TypeVar
 from tasks.charsets import ALEF_FORMS, AR_DIACRITICS
 from tasks.entities import EntityExtractor, Mention
 from tasks.entities.keys import canonical_key, match_key, phrase_key, proclitic_readings
-from tasks.segment import Token
+from tasks.segment import Token, sentence_ranges
 
 VERSION = "5"  # bump when the rules change: the fingerprint carries it, so documents become stale
 _LIST_FILES = {"PERS": "persons.tsv", "ORG": "organizations.tsv", "LOC": "locations.tsv", "MISC": "misc.tsv"}
@@ -41,11 +40,7 @@ _TITLE_QUALIFIERS = frozenset(
 )
 
 V = TypeVar("V")
-_SURFACE, _KEY, _SENTENCE = (
-    operator.attrgetter("surface"),
-    operator.attrgetter("key"),
-    operator.attrgetter("sentence_idx"),
-)
+_SURFACE, _KEY = operator.attrgetter("surface"), operator.attrgetter("key")
 _STRICT, _OPENS = operator.itemgetter(0), operator.itemgetter(1)
 
 
@@ -181,7 +176,7 @@ class GazetteerExtractor:
         openers = itertools.compress(range(len(words)), map(_OPENS, words))  # where a mention can start
         mentions: list[Mention] = []
         opener = next(openers, None)
-        for start, end in _sentence_ranges(tokens):
+        for start, end in sentence_ranges(tokens):
             in_sentence = []
             while opener is not None and opener < end:
                 in_sentence.append(opener)
@@ -529,12 +524,6 @@ def _is_word(surface: str) -> bool:
     return surface.isalpha() and len(surface) >= 2
 
 
-def _sentence_ranges(tokens: Sequence[Token]) -> Iterator[tuple[int, int]]:
-    """[start, end) of each sentence's tokens: sentence numbers only grow, so counting them is enough."""
-    ends = list(itertools.accumulate(Counter(map(_SENTENCE, tokens)).values()))
-    return zip([0, *ends[:-1]], ends, strict=True) if ends else iter(())
-
-
 def _add_name(index: PhraseIndex[GazetteerEntry], type_: str, row: Sequence[str]) -> None:
     canonical, *variants = row
     entry = GazetteerEntry(type_, canonical_key(phrase_key(canonical)))
@@ -584,7 +573,7 @@ class WatchList:
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
         keys = [t.key for t in tokens]
         watched: list[Mention] = []
-        for start, end in _sentence_ranges(tokens):
+        for start, end in sentence_ranges(tokens):
             i = start
             while i < end:
                 found = self.names.longest_at(keys, i, end)

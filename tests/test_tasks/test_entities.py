@@ -350,3 +350,53 @@ def test_every_backend_is_made_consistent_within_a_document():
     extractor = load_extractor("gazetteer")
     assert isinstance(extractor, DocumentConsistency)
     assert extractor.version.endswith(f"+doc{VERSION}")
+
+
+def test_a_backend_added_to_the_registry_is_resolved_loaded_versioned_and_hashed(monkeypatch):
+    from tasks.entities import NerConfig, code_version, consistency, model_hash, resolve
+    from tasks.entities.backends import BACKENDS, Backend
+
+    class Nothing:
+        name, version, model_hash = "nothing", "0+abc", "abc"
+
+        def extract(self, tokens):
+            return []
+
+    backend = Backend(
+        name="nothing",
+        reads_model=False,
+        available=lambda config: False,
+        check=lambda config: config,
+        code_version=lambda: "0",
+        model_hash=lambda config: "abc",
+        load=lambda config: Nothing(),
+    )
+    monkeypatch.setitem(BACKENDS, "nothing", backend)
+    config = resolve(NerConfig(backend="nothing"))
+    assert config.backend == "nothing"
+    assert code_version(config) == f"0+doc{consistency.VERSION}"
+    assert model_hash(config) == "abc"
+    assert entities("زار الوفد الرياض أمس", load_extractor(config)) == []
+
+
+def test_the_command_line_and_the_settings_name_every_backend():
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from flows.settings import Settings
+    from tasks.entities.backends import CHOICES
+
+    help_text = " ".join(CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"}).output.split())
+    description = Settings.model_fields["ner"].description or ""
+    for name in CHOICES:
+        assert name in help_text and name in description
+
+
+def test_sentence_ranges_group_a_documents_tokens_by_sentence():
+    from tasks.segment import sentence_ranges
+
+    text = "قال الوزير. وصل الوفد إلى الرياض. انتهى"
+    tokens = tokenize(text, split_sentences(text))
+    ranges = list(sentence_ranges(tokens))
+    assert [[t.sentence_idx for t in tokens[a:b]] for a, b in ranges] == [[0] * 3, [1] * 5, [2]]
+    assert list(sentence_ranges([])) == []
