@@ -29,8 +29,7 @@ FONT_STACK = (
     '"Noto Naskh Arabic", "Noto Sans Arabic", "Segoe UI", Tahoma, "Geeza Pro", "Arabic Typesetting", '
     '"DejaVu Sans", Arial, sans-serif'
 )
-_ROW_HEIGHT = 24
-_CHART_WIDTH = 420
+_ROW_HEIGHT = 24  # bar charts fill their column ("container" width) and grow with their rows
 
 
 @dataclass(frozen=True)
@@ -136,7 +135,7 @@ def _bar_base(rows: Sequence[dict[str, Any]], category: str, title: str) -> Any:
         .encode(
             y=alt.Y(f"{category}:N", sort=order, title=None, axis=alt.Axis(orient="right", labelPadding=6)),
         )
-        .properties(width=_CHART_WIDTH, height=max(_ROW_HEIGHT * len(rows), 40), title=title)
+        .properties(width="container", height=max(_ROW_HEIGHT * len(rows), 40), title=title)
     )
 
 
@@ -145,7 +144,8 @@ def _top_chart(rows: Sequence[dict[str, Any]], color: str) -> dict[str, Any]:
     import altair as alt
 
     base = _bar_base(rows, "name", "")
-    x_scale = alt.Scale(reverse=True, domainMin=0)
+    # Room past the longest bar for its count, written just beyond each bar's end.
+    x_scale = alt.Scale(reverse=True, domain=[0, 1.15 * max(r["n_mentions"] for r in rows)], nice=False)
     tooltip = [
         alt.Tooltip("name:N", title="الاسم"),
         alt.Tooltip("n_mentions:Q", title="الإشارات"),
@@ -159,7 +159,7 @@ def _top_chart(rows: Sequence[dict[str, Any]], color: str) -> dict[str, Any]:
     documents = base.mark_bar(color=color, size=8).encode(
         x=alt.X("n_documents:Q", scale=x_scale, axis=None), tooltip=tooltip
     )
-    labels = base.mark_text(align="left", dx=4, fontSize=12).encode(  # inside the bar, at its end
+    labels = base.mark_text(align="right", dx=-4, fontSize=12).encode(
         x=alt.X("n_mentions:Q", scale=x_scale, axis=None), text="n_mentions:Q", tooltip=tooltip
     )
     return _config(alt.layer(mentions, documents, labels))
@@ -183,7 +183,7 @@ def _timeline_chart(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 alt.Tooltip("n_documents:Q", title="الوثائق"),
             ],
         )
-        .properties(width=2 * _CHART_WIDTH, height=260)
+        .properties(width="container", height=260)
     )
     return _config(chart)
 
