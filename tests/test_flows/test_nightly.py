@@ -203,7 +203,7 @@ def test_the_run_leaves_a_markdown_summary_artifact(sample_run):
         )
     (table,) = [a for a in tables if str(a.flow_run_id) == summary.flow_run_id]
     rows = json.loads(table.data)
-    assert rows[0].keys() == {"type", "canonical_key", "mentions", "documents"}
+    assert rows[0].keys() == {"type", "name", "canonical_key", "mentions", "documents"}
     assert rows == sorted(rows, key=lambda r: -r["mentions"])
 
 
