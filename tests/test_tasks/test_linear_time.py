@@ -59,7 +59,8 @@ def tokens_of(text: str):
     ],
 )
 def test_text_stages_are_linear(stage, run, prepare):
-    ratio = growth(run, prepare(LINE), prepare(LINE * SPAN), repeats=3)
+    # five interleaved runs: with three, tokenizing once read 2.6x on a busy CI machine (2.1x is usual)
+    ratio = growth(run, prepare(LINE), prepare(LINE * SPAN), repeats=5)
     assert ratio < 2.5, f"{stage}: each doubling of the text took {ratio:.1f}x the time"
 
 
