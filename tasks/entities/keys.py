@@ -54,12 +54,10 @@ def display_name(surface: str, key: str) -> str:
     name than the one written (an alias: والمملكة العربية السعودية under السعوديه), a proclitic is
     dropped only before the article.
     """
-    from tasks.segment import word_spans
-
-    words = word_spans(surface, 0, len(surface))
+    words = surface.split(maxsplit=1)  # a mention starts with a word: its first token, or more of it
     if not words:
         return surface
-    first_key = match_key(surface[: words[0][1]])
+    first_key = match_key(words[0])
     readings = proclitic_readings(first_key)
     stem = key.split(" ", 1)[0]
     reading = stem if stem in readings else next((r for r in readings[1:] if r.startswith("ال")), first_key)
