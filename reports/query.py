@@ -263,33 +263,24 @@ def _first_line(exc: BaseException) -> str:
 
 def top_entities(out_dir: str | Path, entity_parts: Sequence[str], limit: int = 10) -> list[dict[str, Any]]:
     """The most mentioned entities in some entity parts (a run's), with their display names, for the run's
-    table artifact (names as the entity_names view gives them, over these parts only)."""
+    table artifact (entity_names over these parts only)."""
     import pyarrow.parquet as pq
-
-    from tasks.entities.keys import display_name
 
     if not entity_parts:
         return []
     columns = ["type", "canonical_key", "surface", "doc_id"]
-    table = pa.concat_tables(pq.read_table(Path(out_dir) / p, columns=columns) for p in entity_parts)
-    counted = table.group_by(["type", "canonical_key"]).aggregate([("doc_id", "count"), ("doc_id", "count_distinct")])
-    written: dict[tuple[str, str], dict[str, int]] = {}
-    for r in table.group_by(["type", "canonical_key", "surface"]).aggregate([("doc_id", "count")]).to_pylist():
-        names = written.setdefault((r["type"], r["canonical_key"]), {})
-        name = display_name(r["surface"], r["canonical_key"])
-        names[name] = names.get(name, 0) + r["doc_id_count"]
-    rows = [
-        {
-            "type": r["type"],
-            "name": min(written[r["type"], r["canonical_key"]].items(), key=lambda kv: (-kv[1], kv[0]))[0],
-            "canonical_key": r["canonical_key"],
-            "mentions": r["doc_id_count"],
-            "documents": r["doc_id_count_distinct"],
-        }
-        for r in counted.to_pylist()
-    ]
-    rows.sort(key=lambda r: (-r["mentions"], -r["documents"], r["type"], r["canonical_key"]))
-    return rows[:limit]
+    entities = pa.concat_tables(pq.read_table(Path(out_dir) / p, columns=columns) for p in entity_parts)
+    with duckdb.connect(":memory:") as con:
+        con.register("entities", entities)
+        add_entity_names(con)
+        relation = con.execute(
+            "SELECT type, name, canonical_key, count(*) AS mentions, count(DISTINCT doc_id) AS documents"
+            " FROM entities JOIN entity_names USING (type, canonical_key) GROUP BY ALL"
+            " ORDER BY mentions DESC, documents DESC, type, canonical_key LIMIT ?",
+            [limit],
+        )
+        names = [d[0] for d in relation.description]
+        return [dict(zip(names, row, strict=True)) for row in relation.fetchall()]
 
 
 __all__: Sequence[str] = [
