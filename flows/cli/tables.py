@@ -187,15 +187,10 @@ def report(
 
 def _write_html(out: Path | None, path: Path, scope: Scope, timeout: float | None, as_of: str | None) -> None:
     from reports.html import write_html_report
-    from reports.query import QueryError, QueryInterrupted
 
     with _read_only_tables(out, timeout, as_of, scope) as (tables, out_dir):
         try:
             written = write_html_report(tables, path, scope, source=str(out_dir))
-        except (QueryInterrupted, KeyboardInterrupt):
-            raise fail("interrupted", code=130) from None
-        except QueryError as exc:
-            raise fail(f"query failed: {exc}") from None
         except OSError as exc:
             raise fail(f"cannot write the report to {path}: {exc.strerror or exc}") from None
     info(f"wrote {written} ({written.stat().st_size / 1e6:.1f} MB); open it in a browser")
@@ -205,9 +200,12 @@ def _write_html(out: Path | None, path: Path, scope: Scope, timeout: float | Non
 def _read_only_tables(
     out: Path | None, timeout: float | None, as_of: str | None, scope: Scope | None = None
 ) -> Iterator[tuple[ReadOnlyTables, Path]]:
-    """The output folder's tables for reading (as they are, or as_of a run), interruptible by Ctrl-C;
-    a folder or snapshot problem fails with one sentence (exit 2)."""
-    from reports.query import QueryError, QueryLimits, ReadOnlyTables
+    """The output folder's tables for reading (as they are, or as_of a run), interruptible by Ctrl-C.
+
+    A folder, snapshot or query problem, there or in the block, fails with one sentence (exit 2), and
+    Ctrl-C with "interrupted" (exit 130).
+    """
+    from reports.query import QueryError, QueryInterrupted, QueryLimits, ReadOnlyTables
     from tasks.storage import OutputFolderError
     from tasks.tables import load_for_reading
 
@@ -223,7 +221,12 @@ def _read_only_tables(
     except QueryError as exc:
         raise fail(f"query failed: {exc}") from None
     with tables, tables.interruptible():
-        yield tables, settings.out_dir
+        try:
+            yield tables, settings.out_dir
+        except (QueryInterrupted, KeyboardInterrupt):
+            raise fail("interrupted", code=130) from None
+        except QueryError as exc:
+            raise fail(f"query failed: {exc}") from None
 
 
 def _show_query(
@@ -240,8 +243,6 @@ def _show_query(
 
     Exit codes: 2 for a query or folder problem, 130 when interrupted (Ctrl-C).
     """
-    from reports.query import QueryError, QueryInterrupted
-
     with _read_only_tables(out, timeout, as_of, scope) as (tables, _):
         try:
             stream = tables.stream(sql_text)
@@ -249,10 +250,6 @@ def _show_query(
                 shown.write(Result(stream.columns, stream.batches()), title, drop_first)
             finally:
                 stream.close()  # its time limit too, when the rows were never read (a refused -o or format)
-        except (QueryInterrupted, KeyboardInterrupt):
-            raise fail("interrupted", code=130) from None
-        except QueryError as exc:
-            raise fail(f"query failed: {exc}") from None
         except BrokenPipeError:  # the reader went away (`| head`): stop quietly
             _silence_stdout()
 
