@@ -90,10 +90,10 @@ def load_extractor(config: NerConfig | str = "gazetteer") -> EntityExtractor:
 @functools.cache
 def _name_words() -> tuple[frozenset[str], frozenset[str]]:
     """Given names, and words that never end a name (stopwords, the words of religious formulas), as strict keys."""
-    from tasks.entities.gazetteer import GazetteerExtractor
+    from tasks.entities.gazetteer import word_lists
 
-    lists = GazetteerExtractor.from_resources()
-    return lists.given_names, lists.stopwords | lists.formula_words | {"الله"}
+    words = word_lists()
+    return words.given_names, words.stopwords | words.formula_words | {"الله"}
 
 
 def code_version(config: NerConfig) -> str:

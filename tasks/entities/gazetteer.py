@@ -19,6 +19,7 @@ from tasks.entities.keys import canonical_key, match_key, phrase_key, proclitic_
 from tasks.segment import Token, sentence_ranges
 
 VERSION = "5"  # bump when the rules change: the fingerprint carries it, so documents become stale
+_FORMULA = "FORMULA"  # cues.tsv rows of religious formulas
 _LIST_FILES = {"PERS": "persons.tsv", "ORG": "organizations.tsv", "LOC": "locations.tsv", "MISC": "misc.tsv"}
 _NAME_JOINERS = frozenset({"بن", "ابن", "بنت", "عبد", "ابو", "ابي", "ال", "ام"})
 _LINEAGE = frozenset({"بن", "ابن", "بنت", "ال"})  # son of, daughter of, family of (آل)
@@ -146,21 +147,18 @@ class GazetteerExtractor:
             for row in _rows(_resource(filename)):
                 _add_name(names, type_, row)
         cues: PhraseIndex[str] = PhraseIndex()
-        before_god: set[str] = set()
         for kind, phrase in _rows(_resource("cues.tsv")):
-            if kind == "FORMULA":  # `X الله`: kept apart, so that X (حول، قدر...) opens nothing
-                before_god.add(phrase_key(phrase)[0])
-            else:
+            if kind != _FORMULA:  # `X الله` rows are word_lists' formula words: X (حول، قدر...) opens nothing
                 cues.add(phrase_key(phrase), kind)
-        given_rows = list(_rows(_resource("given_names.txt")))
+        words = word_lists()
         return cls(
             names,
             cues,
-            given_names=frozenset(strict_key(row[0]) for row in given_rows),
-            common_word_names=frozenset(strict_key(row[0]) for row in given_rows if row[1:] == ["common-word"]),
-            stopwords=frozenset(strict_key(row[0]) for row in _rows(_resource("stopwords.txt"))),
+            given_names=words.given_names,
+            common_word_names=words.common_word_names,
+            stopwords=words.stopwords,
             model_hash=lists_digest(extra_files),
-            formula_words=frozenset(before_god),
+            formula_words=words.formula_words,
         )
 
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
@@ -532,6 +530,29 @@ def _add_name(index: PhraseIndex[GazetteerEntry], type_: str, row: Sequence[str]
         for name in variant.split("|"):
             if name.strip():
                 index.add(phrase_key(name.strip()), entry)
+
+
+@dataclass(frozen=True)
+class WordLists:
+    """The packaged word lists besides the names: strict keys (tasks.entities.gazetteer.strict_key),
+    but formula_words, which are match keys of the word before الله in a religious formula."""
+
+    given_names: frozenset[str]
+    common_word_names: frozenset[str]  # given names that are also common words
+    stopwords: frozenset[str]
+    formula_words: frozenset[str]
+
+
+@functools.cache
+def word_lists() -> WordLists:
+    """The packaged word lists, read once per process (the gazetteer and document consistency share them)."""
+    given_rows = list(_rows(_resource("given_names.txt")))
+    return WordLists(
+        given_names=frozenset(strict_key(row[0]) for row in given_rows),
+        common_word_names=frozenset(strict_key(row[0]) for row in given_rows if row[1:] == ["common-word"]),
+        stopwords=frozenset(strict_key(row[0]) for row in _rows(_resource("stopwords.txt"))),
+        formula_words=frozenset(phrase_key(p)[0] for kind, p in _rows(_resource("cues.tsv")) if kind == _FORMULA),
+    )
 
 
 def _rows(text: str) -> Iterator[list[str]]:
