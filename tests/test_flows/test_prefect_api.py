@@ -1,0 +1,73 @@
+"""The temporary Prefect server: waiting for it must not take the CPU the run needs meanwhile."""
+
+from __future__ import annotations
+
+import http.server
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from flows.prefect_api import PrefectServerError, TemporaryServer
+
+
+@pytest.fixture
+def starting_server(tmp_path: Path):
+    """A TemporaryServer whose process is alive (a `sleep`) but whose port answers nothing yet."""
+    server = TemporaryServer(tmp_path / "server.log")
+    server.process = subprocess.Popen(["sleep", "30"])
+    yield server
+    server.process.kill()
+    server.process.wait()
+
+
+def test_waiting_for_the_server_costs_little_cpu(starting_server: TemporaryServer) -> None:
+    # The server takes 7 s of CPU to start on 2 cores while the run hashes its files and forks its workers:
+    # polling it must cost next to nothing (each httpx.get built an SSL context: 0.4 s of CPU per second).
+    cpu, wall = time.process_time(), time.perf_counter()
+    with pytest.raises(PrefectServerError, match="did not start in 2 s"):
+        starting_server.wait_ready(timeout_s=2)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    assert wall >= 2
+    assert cpu < 0.1 * wall, f"{cpu:.2f} s of CPU in {wall:.1f} s of waiting"
+
+
+def test_wait_ready_returns_once_health_answers(starting_server: TemporaryServer) -> None:
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/api/health" else 404)
+            self.end_headers()
+            self.wfile.write(b"true")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    starting_server.port = httpd.server_address[1]
+    threading.Timer(0.5, httpd.serve_forever).start()
+    try:
+        started = time.perf_counter()
+        starting_server.wait_ready(timeout_s=10)
+        assert 0.4 < time.perf_counter() - started < 5
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_wait_ready_says_when_the_server_exited(tmp_path: Path) -> None:
+    server = TemporaryServer(tmp_path / "server.log")
+    server.process = subprocess.Popen(["sh", "-c", "exit 3"])
+    with pytest.raises(PrefectServerError, match="exited with code 3"):
+        server.wait_ready(timeout_s=10)
+
+
+def test_the_temporary_server_skips_block_registration(prefect_api_url: str) -> None:
+    # khabar's flows use no blocks; registering Prefect's 50-odd block types (and importing every installed
+    # collection, prefect-dask and Dask with it, to hash them) took about 1 s of each run's start.
+    import httpx
+
+    answer = httpx.post(f"{prefect_api_url}/block_types/filter", json={}, timeout=10)
+    assert answer.status_code == 200
+    assert answer.json() == []
