@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
+    from prefect.utilities.annotations import quote  # of a ShardSpec
+
     from tasks.shards import ShardSpec
 
 CONNECT_TIMEOUT_S = 10.0
@@ -33,7 +35,7 @@ class ExecutorError(RuntimeError):
 
 
 class ShardExecutor(Protocol):
-    def submit(self, task: Any, spec: ShardSpec) -> Any:
+    def submit(self, task: Any, spec: quote) -> Any:
         """Start one shard task; a Prefect future of its ShardResult."""
 
     def stop(self) -> None:
@@ -128,8 +130,9 @@ class DaskShards:
             self._open = False
             self.runner.__exit__(*exc)
 
-    def submit(self, task: Any, spec: ShardSpec) -> Any:
-        future = self.runner.submit(task, parameters={"spec": spec})
+    def submit(self, task: Any, spec: quote) -> Any:
+        # unquoted: prefect-dask walks the parameters itself (to swap futures), and a quoted spec failed there
+        future = self.runner.submit(task, parameters={"spec": spec.unquote()})
         self._futures.append(future.wrapped_future)
         return future
 

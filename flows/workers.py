@@ -19,11 +19,14 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows import interrupt
 from flows.processes import die_with_parent
 from tasks.shards import ShardResult, ShardSpec, process_shard
+
+if TYPE_CHECKING:
+    from prefect.utilities.annotations import quote  # of a ShardSpec
 
 # What the fork server imports once, for every worker it forks. pandas too: pyarrow imports it on the
 # first pa.array() of a Python list, which cost each worker 0.6 s on its first shard.
@@ -104,7 +107,7 @@ class ShardWorkers:
                 process.kill()
             executor.shutdown(wait=False, cancel_futures=True)
 
-    def submit(self, task: Any, spec: ShardSpec) -> Any:
+    def submit(self, task: Any, spec: quote) -> Any:
         """Start a shard's task on one of the flow's threads; it waits there for the shard queued to a worker."""
         return task.submit(spec)
 
