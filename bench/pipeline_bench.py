@@ -43,13 +43,22 @@ class Measured:
     seconds: float  # wall, process start to exit
     peak_rss_mb: float  # the process and all its descendants, summed, at the worst moment
     output: str
+    cpu_s: dict[str, float]  # CPU seconds (user + system) by role: khabar, the Prefect server, the workers
+
+
+def _role(process: psutil.Process, root: psutil.Process) -> str:
+    if process.pid == root.pid:
+        return "khabar"
+    return "prefect server" if "uvicorn" in " ".join(process.cmdline()) else "workers"
 
 
 def measure(args: list[str], env: dict[str, str]) -> Measured:
-    """Run a command, sampling the summed RSS of its process tree every 50 ms."""
+    """Run a command, sampling the summed RSS of its process tree every 50 ms, and each process's CPU time
+    (the last sample of a process that ends: up to 50 ms of its CPU may be missed)."""
     started = time.perf_counter()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = 0
+    cpu: dict[int, tuple[str, float]] = {}
     done = threading.Event()
 
     def sample() -> None:
@@ -59,6 +68,9 @@ def measure(args: list[str], env: dict[str, str]) -> Measured:
             try:
                 tree = [root, *root.children(recursive=True)]
                 peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+                for p in tree:
+                    times = p.cpu_times()
+                    cpu[p.pid] = (cpu[p.pid][0] if p.pid in cpu else _role(p, root), times.user + times.system)
             except psutil.Error:
                 pass
             time.sleep(0.05)
@@ -71,7 +83,10 @@ def measure(args: list[str], env: dict[str, str]) -> Measured:
     sampler.join()
     if proc.returncode:
         sys.exit(f"{' '.join(args)} exited with {proc.returncode}:\n{output}")
-    return Measured(seconds, peak / 2**20, output)
+    by_role: dict[str, float] = {}
+    for role, seconds_used in cpu.values():
+        by_role[role] = by_role.get(role, 0.0) + seconds_used
+    return Measured(seconds, peak / 2**20, output, by_role)
 
 
 def khabar_run(raw: Path, out: Path, workers: int, env: dict[str, str], *extra: str) -> tuple[Measured, dict]:
@@ -110,15 +125,27 @@ def size_table(n: int, raw: Path, work: Path, workers: int, env: dict[str, str])
         f"| documents/s | {khabar_rate:,.0f} | {loop_rate:,.0f} |",
         f"| MB/s | {mb / first.seconds:.2f} | {mb / loop.seconds:.2f} |",
         f"| tokens/s | {s['tokens'] / first.seconds:,.0f} | |",
-        f"| start-up (to the flow's start) | {s['startup']:.1f} s | |",
+        f"| start-up (process start to the run's start: folder locked, shards planned and started) "
+        f"| {s['startup']:.1f} s | |",
         f"| shard work, per worker | {shard_wall:.1f} s ({shard_wall / first.seconds:.0%}) | |",
-        f"| orchestration (all but shard work) | {orchestration:.1f} s ({orchestration / first.seconds:.0%}) | |",
+        f"| orchestration (wall time outside shard work, per worker) | {orchestration:.1f} s "
+        f"({orchestration / first.seconds:.0%}) | |",
+        *cpu_rows(first),
         f"| peak memory, whole process tree | {first.peak_rss_mb:,.0f} MB | {loop.peak_rss_mb:,.0f} MB |",
         f"| rerun with nothing new, wall | {noop.seconds:.1f} s | |",
         f"| **khabar / loop, documents/s** | **{khabar_rate / loop_rate:.2f}x** | |",
         "",
     ]
     return rows, first.peak_rss_mb
+
+
+def cpu_rows(run: Measured) -> list[str]:
+    """Where the CPU went: shards and the workers' start, khabar's own process (planning, Prefect's client,
+    commits), the Prefect server; the last two are orchestration's share of the machine."""
+    total = sum(run.cpu_s.values())
+    outside = total - run.cpu_s.get("workers", 0.0)
+    rows = [f"| CPU, {role} | {run.cpu_s.get(role, 0.0):.1f} s | |" for role in ("workers", "khabar", "prefect server")]
+    return [*rows, f"| CPU outside the workers, of all CPU | {outside:.1f} s ({outside / total:.0%}) | |"]
 
 
 def crf_rows(raw: Path, work: Path, workers: int, env: dict[str, str], gazetteer_rate: float) -> list[str]:

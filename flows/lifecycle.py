@@ -7,20 +7,24 @@ Nothing here imports Prefect unless shards are to run.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from flows.executors import ExecutorError
+from flows.executors import ExecutorError, ShardExecutor
 from flows.interrupt import RunInterrupted
 from flows.settings import Settings, flow_parameters
-from flows.shard_runner import run_shards, shard_specs, start_run
+from flows.shard_runner import RunStart, open_executor, run_shards, shard_specs, start_run
 from flows.summary import RunSummary
 from tasks.entities import NerConfig
 from tasks.faults import failpoint
 from tasks.inventory import (
     FileFacts,
     FileStat,
+    Plan,
     files_to_read,
     next_files_table,
     plan_documents,
@@ -30,23 +34,13 @@ from tasks.inventory import (
 )
 from tasks.lock import LockedError, output_lock
 from tasks.maintenance import COMPACT_WHEN_SMALL_FILES, compact_open
-from tasks.runlog import load_state, write_files_table, write_quarantine, write_run_record
-from tasks.shards import ShardResult
+from tasks.runlog import State, load_state, write_files_table, write_quarantine, write_run_record
+from tasks.shards import ShardResult, ShardSpec
 from tasks.storage import OutputFolderError, Part, check_folders, write_failure
 from tasks.tables import TableWriter
 
 # Bookkeeping runs as plain calls in the flow's process: as Prefect tasks they cost about half a
 # second of API round trips each, more than their work on 20,000 files. Shards are the tasks.
-
-
-# Files hashed ahead of the run (read_ahead), by their stat when hashed: the run reuses each one
-# whose file still has the same path, size and mtime, as it would not re-read an unchanged file.
-_read_ahead: dict[FileStat, FileFacts] = {}
-
-
-def read_ahead(raw_dir: str | Path, stats: list[FileStat], max_file_bytes: int) -> None:
-    """Hash the files the coming run will read, while Prefect starts (the CLI waits for it anyway)."""
-    _read_ahead.update(zip(stats, read_facts(raw_dir, stats, max_file_bytes), strict=True))
 
 
 class RunFailedError(RuntimeError):
@@ -86,6 +80,106 @@ class ShardCommitter:
         self.last = time.monotonic()
 
 
+@dataclass
+class PlannedRun:
+    """A writing run's first half: its output folder locked, its stock taken, its shards planned."""
+
+    run: RunStart
+    raw_dir: str
+    out_dir: str
+    writer: TableWriter
+    state: State
+    scanned: list[FileStat]
+    facts: list[FileFacts]
+    plan: Plan
+    specs: list[ShardSpec]
+    executor: ShardExecutor | None = None  # open, its shards queued, when planned ahead of the flow
+
+
+@contextlib.contextmanager
+def planned_run(
+    raw_dir: str,
+    out_dir: str,
+    shard_size: int = 500,
+    max_file_bytes: int = 50_000_000,
+    ner: NerConfig | None = None,
+    kind: str = "nightly",
+    workers: int | None = None,
+    lock_wait_s: float = 0.0,
+    max_doc_seconds: float = 300.0,
+    layout: str | None = None,
+    executor: str = "processes",
+    dask_address: str | None = None,
+    **_: object,
+) -> Iterator[PlannedRun]:
+    """Lock the output folder for the block and plan the run: what changed, which documents are new, shards."""
+    run = start_run(ner, workers, max_doc_seconds, layout, executor, dask_address)
+    check_folders(raw_dir, out_dir)
+    with output_lock(out_dir, f"{kind} run", wait_s=lock_wait_s):
+        writer = TableWriter.open(out_dir, run.run_id)
+        state = load_state(out_dir, writer.snapshot)
+        scanned = scan_raw(raw_dir)
+        facts = read_facts(raw_dir, files_to_read(scanned, state.files), max_file_bytes)
+        plan = plan_documents(facts, state.known_docs, state.quarantined_hashes)
+        groups = split_into_shards([path for path, _ in plan.to_process], shard_size, run.workers)
+        hashes = {path: plan.facts[path].content_hash or "" for path, _ in plan.to_process}
+        specs = shard_specs(run, raw_dir, out_dir, groups, hashes)
+        yield PlannedRun(run, raw_dir, out_dir, writer, state, scanned, facts, plan, specs)
+
+
+# The run planned ahead of its flow by this process (plan_ahead), for the flow run to take.
+_ahead: PlannedRun | None = None
+
+
+@contextlib.contextmanager
+def plan_ahead(settings: Settings, kind: str = "manual") -> Iterator[PlannedRun]:
+    """Plan the run and start its shards now, while Prefect starts (7 to 12 s of the run's start, which the
+    workers would otherwise wait out); the flow run that this process starts for the same folders then
+    takes this plan (nightly_run) instead of making its own. When the block ends without the flow having
+    taken it (Prefect failed to start, Ctrl-C), the shards are dropped and their parts deleted.
+    Only khabar's own worker processes start early; a Dask cluster starts with the flow, as before."""
+    global _ahead
+    with (
+        _as_run_failures(settings.out_dir),
+        planned_run(**flow_parameters(settings), max_file_bytes=settings.max_file_bytes, kind=kind) as planned,
+        open_executor(planned.run, planned.specs)
+        if planned.specs and settings.executor == "processes"
+        else contextlib.nullcontext() as executor,
+    ):
+        planned.executor = executor
+        _ahead = planned
+        try:
+            yield planned
+        except BaseException:
+            if executor is not None:
+                executor.stop()
+            with contextlib.suppress(OSError):
+                planned.writer.finish()
+            raise
+        finally:
+            _ahead = None
+
+
+def _take_ahead(raw_dir: str, out_dir: str) -> contextlib.AbstractContextManager[PlannedRun] | None:
+    """The run this process planned ahead for these folders, once (its owner, plan_ahead, closes it)."""
+    global _ahead
+    planned, _ahead = _ahead, None
+    if planned is None or (planned.raw_dir, planned.out_dir) != (raw_dir, out_dir):
+        return None
+    return contextlib.nullcontext(planned)
+
+
+@contextlib.contextmanager
+def _as_run_failures(out_dir: str | Path) -> Iterator[None]:
+    """A folder in use or refused, a disk full: RunFailedError, one sentence."""
+    try:
+        yield
+    except (LockedError, OutputFolderError, ExecutorError) as exc:
+        raise RunFailedError(str(exc)) from None
+    except OSError as exc:  # disk full, a folder gone read-only: one sentence, not a traceback
+        raise RunFailedError(write_failure(out_dir, exc)) from None
+
+
 def nightly_run(
     raw_dir: str,
     out_dir: str,
@@ -102,76 +196,84 @@ def nightly_run(
     executor: str = "processes",
     dask_address: str | None = None,
 ) -> tuple[RunSummary, list[str]]:
-    """Process new and changed files under raw_dir into the tables under out_dir.
+    """Process new and changed files under raw_dir into the tables under out_dir: the run planned ahead
+    for these folders (plan_ahead), else one planned now.
 
     Returns the summary and the entity parts the run wrote; RunFailedError when it could not run.
     """
-    run = start_run(ner, workers, max_doc_seconds, layout, executor, dask_address)
-    run_id = run.run_id
-    try:
-        check_folders(raw_dir, out_dir)
-        with output_lock(out_dir, f"{kind} run", wait_s=lock_wait_s):
-            writer = TableWriter.open(out_dir, run_id)
-            state = load_state(out_dir, writer.snapshot)
-            scanned = scan_raw(raw_dir)
-            facts = read_facts(raw_dir, files_to_read(scanned, state.files), max_file_bytes, known=_read_ahead)
-            _read_ahead.clear()
-            plan = plan_documents(facts, state.known_docs, state.quarantined_hashes)
-            groups = split_into_shards([path for path, _ in plan.to_process], shard_size, run.workers)
-            hashes = {path: plan.facts[path].content_hash or "" for path, _ in plan.to_process}
-            specs = shard_specs(run, raw_dir, out_dir, groups, hashes)
-            committer = ShardCommitter(writer)
-            try:
-                results, outcomes = run_shards(
-                    specs,
-                    run,
-                    retries=retries,
-                    retry_delay_s=retry_delay_s,
-                    on_result=committer,
-                )
-            except RunInterrupted:
-                committer.flush()  # the finished shards stay; the others' parts go
-                writer.finish()
-                raise
-            committer.flush()
+    with (
+        _as_run_failures(out_dir),
+        _take_ahead(raw_dir, out_dir)
+        or planned_run(
+            raw_dir,
+            out_dir,
+            shard_size,
+            max_file_bytes,
+            ner,
+            kind,
+            workers,
+            lock_wait_s,
+            max_doc_seconds,
+            layout,
+            executor,
+            dask_address,
+        ) as planned,
+    ):
+        return _complete(planned, kind, retries, retry_delay_s)
 
-            failpoint("run.before_record")
-            files = next_files_table(state.files, scanned, plan, outcomes, run_id)
-            files_part = write_files_table(out_dir, run_id, files)
-            set_aside = [f for f in files if f.status == "quarantined" and f.path in plan.facts]  # this run's
-            quarantine_parts = [write_quarantine(out_dir, run_id, set_aside)] if set_aside else []
-            seen = {s.path for s in scanned}
-            quarantined = dict(Counter(f.reason or "unknown" for f in set_aside))
-            docs_failed = sum(o.status == "failed" for o in outcomes.values())
-            summary = run.summary(
-                kind,
-                n_shards=len(specs),
-                docs_failed=docs_failed,
-                files_seen=len(scanned),
-                files_read=len(facts),
-                docs_new=sum(r.n_documents for r in results),
-                docs_skipped=sum(
-                    f.path in seen and f.status in ("processed", "duplicate") and f.path not in outcomes for f in files
-                ),
-                files_quarantined=sum(quarantined.values()),
-                n_tokens=sum(r.n_tokens for r in results),
-                n_entities=sum(r.n_entities for r in results),
-                shard_seconds=round(sum(r.seconds for r in results), 3),
-                quarantined=quarantined,
-            )
-            run_part = write_run_record(out_dir, summary.record())
-            failpoint("run.after_record")
-            writer.commit(
-                "run",
-                add={"files": [files_part], "runs": [run_part], "quarantine": quarantine_parts},
-                remove=writer.snapshot.paths("files"),
-            )
-            compact_open(writer, at_least=COMPACT_WHEN_SMALL_FILES)  # a table of many small files: merge them
-            writer.finish()
-    except (LockedError, OutputFolderError, ExecutorError) as exc:
-        raise RunFailedError(str(exc)) from None
-    except OSError as exc:  # disk full, a folder gone read-only: one sentence, not a traceback
-        raise RunFailedError(write_failure(out_dir, exc)) from None
+
+def _complete(planned: PlannedRun, kind: str, retries: int, retry_delay_s: float) -> tuple[RunSummary, list[str]]:
+    """Run the planned shards, committing them as they finish, then the files table and the run record."""
+    run, writer, out_dir, plan, specs = planned.run, planned.writer, planned.out_dir, planned.plan, planned.specs
+    committer = ShardCommitter(writer)
+    try:
+        results, outcomes = run_shards(
+            specs,
+            run,
+            retries=retries,
+            retry_delay_s=retry_delay_s,
+            on_result=committer,
+            executor=planned.executor,
+        )
+    except RunInterrupted:
+        committer.flush()  # the finished shards stay; the others' parts go
+        writer.finish()
+        raise
+    committer.flush()
+
+    failpoint("run.before_record")
+    files = next_files_table(planned.state.files, planned.scanned, plan, outcomes, run.run_id)
+    files_part = write_files_table(out_dir, run.run_id, files)
+    set_aside = [f for f in files if f.status == "quarantined" and f.path in plan.facts]  # this run's
+    quarantine_parts = [write_quarantine(out_dir, run.run_id, set_aside)] if set_aside else []
+    seen = {s.path for s in planned.scanned}
+    quarantined = dict(Counter(f.reason or "unknown" for f in set_aside))
+    docs_failed = sum(o.status == "failed" for o in outcomes.values())
+    summary = run.summary(
+        kind,
+        n_shards=len(specs),
+        docs_failed=docs_failed,
+        files_seen=len(planned.scanned),
+        files_read=len(planned.facts),
+        docs_new=sum(r.n_documents for r in results),
+        docs_skipped=sum(
+            f.path in seen and f.status in ("processed", "duplicate") and f.path not in outcomes for f in files
+        ),
+        files_quarantined=sum(quarantined.values()),
+        n_tokens=sum(r.n_tokens for r in results),
+        n_entities=sum(r.n_entities for r in results),
+        shard_seconds=round(sum(r.seconds for r in results), 3),
+        quarantined=quarantined,
+    )
+    run_part = write_run_record(out_dir, summary.record())
+    failpoint("run.after_record")
+    writer.commit(
+        "run",
+        add={"files": [files_part], "runs": [run_part], "quarantine": quarantine_parts},
+        remove=writer.snapshot.paths("files"),
+    )
+    compact_open(writer, at_least=COMPACT_WHEN_SMALL_FILES)  # a table of many small files: merge them
+    writer.finish()
     return summary, [r.parts["entities"].path for r in results if "entities" in r.parts]
 
 

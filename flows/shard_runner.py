@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -129,6 +130,11 @@ def shard_specs(
     ]
 
 
+def open_executor(run: RunStart, specs: list[ShardSpec]) -> contextlib.AbstractContextManager[ShardExecutor]:
+    """The run's executor for these shards, every one queued to it as it opens."""
+    return shard_executor(run.executor, run.dask_address, min(run.workers, len(specs)), specs)
+
+
 class FlowRunRequired(RuntimeError):
     """The flow's body was called without Prefect (a run expected to find nothing), and found work."""
 
@@ -148,11 +154,13 @@ def run_shards(
     retries: int,
     retry_delay_s: float,
     on_result: Callable[[ShardResult], None] = lambda _: None,
+    executor: ShardExecutor | None = None,
 ) -> tuple[list[ShardResult], dict[str, Outcome]]:
     """Submit every shard (retried on failure), hand each finished one to on_result as it completes.
 
     A shard that still fails after its retries marks its files failed; the other shards go on. The
-    run's executor (flows.executors) runs them; nothing is started when there is no shard. A signal
+    run's executor (flows.executors) runs them: the one given, open and its shards queued (a run
+    planned ahead), else one opened here; nothing is started when there is no shard. A signal
     (flows.interrupt) stops the workers:
     RunInterrupted then, after every shard finished before it was handed to on_result.
     """
@@ -161,12 +169,11 @@ def run_shards(
         return [], {}
     if not in_flow_run():
         raise FlowRunRequired("shards run as Prefect tasks, inside a flow run")
-    workers = min(run.workers, len(specs))
     with (
-        shard_executor(run.executor, run.dask_address, workers, specs) as executor,
-        interrupt.stoppable(executor.stop),
+        contextlib.nullcontext(executor) if executor is not None else open_executor(run, specs) as opened,
+        interrupt.stoppable(opened.stop),
     ):
-        results, outcomes = _collect(executor, specs, retries, retry_delay_s, on_result)
+        results, outcomes = _collect(opened, specs, retries, retry_delay_s, on_result)
     if interrupt.requested():
         raise interrupt.RunInterrupted.after(len(results), len(specs))
     return results, outcomes

@@ -130,9 +130,7 @@ def files_to_read(scanned: Iterable[FileStat], previous: Mapping[str, FileRecord
     return raw_changes(scanned, previous).to_read
 
 
-def read_facts(
-    raw_dir: str | Path, stats: Iterable[FileStat], max_bytes: int, known: Mapping[FileStat, FileFacts] | None = None
-) -> list[FileFacts]:
+def read_facts(raw_dir: str | Path, stats: Iterable[FileStat], max_bytes: int) -> list[FileFacts]:
     """Hash each file's bytes; what cannot be read whole and unchanged gets a reason instead.
 
     Links may point inside the raw folder only; anything but a regular file (a FIFO would block
@@ -143,9 +141,6 @@ def read_facts(
     root = Path(raw_dir).resolve()
     facts = []
     for stat in stats:
-        if known and stat in known:
-            facts.append(known[stat])
-            continue
         full = root / fs_path(stat.path)
         try:
             facts.append(_fact(root, full, stat, max_bytes))

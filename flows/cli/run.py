@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -153,6 +154,7 @@ def run_with_progress(settings, job_name: str = "nightly", selection=None):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from flows import interrupt, progress
+    from flows.lifecycle import RunFailedError, plan_ahead
     from flows.prefect_api import PrefectServerError, prefect_api, start_temporary_server
 
     bar = Progress(
@@ -167,7 +169,7 @@ def run_with_progress(settings, job_name: str = "nightly", selection=None):
         disable=Chatter.quiet,
     )
     with interrupt.handle_signals(), bar:
-        job = bar.add_task("starting Prefect", total=None, docs=0)
+        job = bar.add_task("starting", total=None, docs=0)
 
         def on_progress(done: int, total: int, docs: int) -> None:
             if total:
@@ -188,19 +190,18 @@ def run_with_progress(settings, job_name: str = "nightly", selection=None):
                     idle = _run_idle(settings, on_progress)
                     if idle is not None:
                         return idle
-            with prefect_api(server) as api:
+            bar.update(job, description="taking stock")
+            # A nightly run is planned and its shards started now: they run while Prefect starts.
+            with plan_ahead(settings) if pending else contextlib.nullcontext(), prefect_api(server) as api:
+                bar.update(job, description="starting Prefect")
                 from flows.workers import start_fork_server
 
                 if settings.executor == "processes":
                     start_fork_server()  # the workers' code is imported there while Prefect starts
-                from flows.lifecycle import read_ahead
-                from flows.nightly import RunFailedError, run_nightly  # imported while the server starts
+                from flows.nightly import run_nightly  # imported while the server starts
                 from flows.reprocess import run_reprocess
 
-                if pending:
-                    read_ahead(settings.raw_dir, pending, settings.max_file_bytes)  # while the server starts
                 api.wait_ready()
-                bar.update(job, description="taking stock")
                 with progress.listening(on_progress):
                     if job_name == "reprocess":
                         return run_reprocess(settings, selection)

@@ -243,3 +243,56 @@ def test_shards_are_committed_first_at_once_then_in_steps_of_several(monkeypatch
     committer(ShardResult("empty"))  # a shard that wrote nothing adds nothing
     committer.flush()
     assert len(writer.steps) == 2
+
+
+def _wait_for_parts(out, specs, timeout_s=120.0):
+    """Until every shard of the specs has written its documents part (shards run with no flow yet)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        written = {p.stem for p in (out / "documents").glob("*.parquet")}
+        if all(spec.part in written for spec in specs):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"shards not written in {timeout_s} s: {sorted(written)}")
+
+
+def test_a_run_planned_ahead_runs_its_shards_while_prefect_starts_and_the_flow_takes_them(tmp_path):
+    """The CLI plans the run and starts its shards before Prefect is ready; the flow then commits those."""
+    from fixtures.make_sample_corpus import write_corpus
+
+    from flows.lifecycle import plan_ahead
+    from flows.nightly import run_nightly
+    from flows.settings import Settings
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    write_corpus(raw)
+    settings = Settings(raw_dir=raw, out_dir=out, workers=2, shard_size=5, shard_retry_delay_s=0)
+    with plan_ahead(settings) as planned:
+        assert len(planned.specs) == 4 and planned.executor is not None
+        _wait_for_parts(out, planned.specs)  # done before any flow run exists
+        summary = run_nightly(settings)
+    assert summary.run_id == planned.run.run_id  # the flow took the plan, not one of its own
+    assert (summary.docs_new, summary.docs_failed, summary.n_shards, summary.files_quarantined) == (12, 0, 4, 1)
+    assert read_all(out, "documents").num_rows == 12
+    assert state_of(out).files.keys() == {p.relative_to(raw).as_posix() for p in raw.rglob("*") if p.is_file()}
+    assert run_pipeline(raw, out, workers=2).docs_new == 0
+
+
+def test_a_run_planned_ahead_that_no_flow_takes_leaves_nothing_behind(tmp_path):
+    """Prefect failed to start, or Ctrl-C before the flow: the early shards' parts go, the folder is free."""
+    from fixtures.make_sample_corpus import write_corpus
+
+    from flows.lifecycle import plan_ahead
+    from flows.settings import Settings
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    write_corpus(raw)
+    settings = Settings(raw_dir=raw, out_dir=out, workers=2, shard_size=5, shard_retry_delay_s=0)
+    with pytest.raises(RuntimeError, match="no Prefect"), plan_ahead(settings) as planned:
+        _wait_for_parts(out, planned.specs[:2])
+        raise RuntimeError("no Prefect")
+    assert not [p for p in out.rglob("*.parquet") if p.name.startswith(planned.run.run_id)]
+    summary = run_pipeline(raw, out, workers=2, shard_size=5)  # the lock was released
+    assert (summary.docs_new, summary.docs_failed) == (12, 0)

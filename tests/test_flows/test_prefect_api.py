@@ -71,3 +71,14 @@ def test_the_temporary_server_skips_block_registration(prefect_api_url: str) -> 
     answer = httpx.post(f"{prefect_api_url}/block_types/filter", json={}, timeout=10)
     assert answer.status_code == 200
     assert answer.json() == []
+
+
+def test_the_temporary_server_runs_only_what_a_run_needs(prefect_api_url: str) -> None:
+    # Each service the server runs costs CPU per event (a run's 40 shard tasks make 120), on the workers' cores.
+    import httpx
+
+    settings = httpx.get(f"{prefect_api_url}/admin/settings", timeout=10).json()
+    assert settings["server"]["ui"]["enabled"] is False
+    assert settings["server"]["services"]["triggers"]["enabled"] is False
+    assert settings["server"]["events"]["stream_out_enabled"] is False
+    assert settings["server"]["services"]["task_run_recorder"]["enabled"] is True  # the run's history stays

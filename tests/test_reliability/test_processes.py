@@ -105,6 +105,16 @@ def shards_running(run: subprocess.Popen[str], out: Path):
     return check
 
 
+def shards_written(run: subprocess.Popen[str], out: Path):
+    """Once a shard has written its parts, committed or not: a run's shards start while Prefect starts."""
+
+    def check() -> bool:
+        assert run.poll() is None, "the run ended before it could be interrupted: give it more work"
+        return any((out / "documents").glob("*.parquet"))
+
+    return check
+
+
 def assert_nothing_left(home: Path, within_s: float = 15) -> None:
     deadline = time.monotonic() + within_s
     while (left := processes_with(str(home))) and time.monotonic() < deadline:
@@ -124,9 +134,9 @@ def test_ctrl_c_stops_the_run_keeps_what_it_committed_and_leaves_no_process(
     tmp_path, raw, home, prefect_api_url, executor
 ):
     out = tmp_path / "out"
-    # On Dask, what is new to stop is the cluster: the temporary server's end is the process pool's case.
-    api_url = prefect_api_url if executor == "dask" else None
-    run = start_run(raw, out, home, executor=executor, api_url=api_url)
+    # The session's server: the flow starts in seconds, while shards remain. (A temporary server takes longer
+    # to start than the workers take to run every shard ahead of it; its end is the next test's case.)
+    run = start_run(raw, out, home, executor=executor, api_url=prefect_api_url)
     wait_for("a committed shard", shards_running(run, out), 120)
     os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C at a terminal sends: the whole foreground group
     interrupted_at = time.monotonic()
@@ -150,6 +160,29 @@ def test_ctrl_c_stops_the_run_keeps_what_it_committed_and_leaves_no_process(
     assert check_tables(out).problems == []
 
 
+def test_ctrl_c_while_prefect_starts_drops_the_early_shards_and_leaves_no_process(tmp_path, raw, home, prefect_api_url):
+    """The run is planned and its shards run while the temporary server starts; Ctrl-C then stops the
+    workers and the server, deletes the parts no commit took, and frees the folder for the next run."""
+    out = tmp_path / "out"
+    run = start_run(raw, out, home)
+    wait_for("a shard's parts", shards_written(run, out), 120)
+    assert committed_documents_parts(out) == 0  # no flow run yet to commit them
+    os.killpg(run.pid, signal.SIGINT)
+    stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Traceback" not in stdout
+    (line,) = [line for line in stderr.splitlines() if "interrupted" in line]
+    assert "what was committed stays, the rest will be processed by the next run" in line
+    assert_nothing_left(home)
+
+    assert check_tables(out).problems == []
+    assert not list((out / "documents").glob("*.parquet"))  # the early shards' parts are gone
+    rerun = start_run(raw, out, home, api_url=prefect_api_url)
+    _, stderr = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, stderr
+    assert len(read_table(out, "documents")) == N_STORIES
+
+
 def test_a_second_signal_exits_at_once_and_leaves_no_process(tmp_path, raw, home, prefect_api_url):
     out = tmp_path / "out"
     run = start_run(raw, out, home, api_url=prefect_api_url)  # the workers are what is left to stop
@@ -168,7 +201,7 @@ def test_killing_khabar_leaves_no_worker_and_no_server(tmp_path, raw, home, exec
     out = tmp_path / "out"
     api_url = prefect_api_url if executor == "dask" else None  # on Dask, the cluster is what must follow
     run = start_run(raw, out, home, executor=executor, api_url=api_url)
-    wait_for("a committed shard", shards_running(run, out), 120)
+    wait_for("a shard's parts", shards_written(run, out), 120)
     assert len(processes_with(str(home))) >= (4 if executor == "processes" else 3)  # khabar, its server or
     # Dask's resource tracker, the fork server, the workers
     run.kill()

@@ -206,17 +206,6 @@ def test_a_transient_quarantine_does_not_stick_to_the_content():
     assert [p for p, _ in plan.to_process] == ["b.txt"]
 
 
-def test_facts_read_ahead_are_reused_only_for_an_unchanged_file(tmp_path):
-    raw = make_raw(tmp_path / "raw", {"same.txt": "نص", "changed.txt": "قديم"})
-    ahead = {f.stat: f for f in read_facts(raw, scan_raw(raw), max_bytes=100)}
-    (raw / "changed.txt").write_text("نص جديد أطول", encoding="utf-8")
-    stale = next(s for s in ahead if s.path == "same.txt")
-    ahead[stale] = FileFacts(stale, "hash known ahead")
-    facts = {f.stat.path: f for f in read_facts(raw, scan_raw(raw), max_bytes=100, known=ahead)}
-    assert facts["same.txt"].content_hash == "hash known ahead"  # same size and mtime: not read again
-    assert facts["changed.txt"].content_hash == content_hash("نص جديد أطول".encode())
-
-
 def test_raw_changes_sort_the_folder_against_the_last_run():
     previous = {
         "same.txt": record("same.txt", size=3, mtime=10, run="r2"),
