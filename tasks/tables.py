@@ -115,7 +115,7 @@ def _log_stamp(snapshot: Snapshot, table: str) -> tuple[int, int]:
 def _committed_files(folder: str, version: int, _stamp: tuple[int, int]) -> tuple[tuple[str, int], ...]:
     with _delta_log(folder):
         table = _delta().DeltaTable(folder, version=version)
-        actions = pa.table(table.get_add_actions(flatten=True))
+        actions = pa.RecordBatchReader.from_stream(table.get_add_actions(flatten=True)).read_all()  # pa.table(): pandas
     pairs = zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(), strict=True)
     return tuple(sorted(pairs))
 

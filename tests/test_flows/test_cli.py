@@ -80,8 +80,13 @@ def test_run_on_a_fresh_prefect_home_is_quiet_and_a_second_run_processes_nothing
     assert "quarantined: 1 (empty_text 1)" in first.stdout
 
     started = time.monotonic()
-    second = khabar("run", "--out", str(tmp_path / "out"), **env)
+    second = khabar("run", "--out", str(tmp_path / "out"), PYTHONPROFILEIMPORTTIME="1", **env)
     waited = time.monotonic() - started
+    lines = second.stderr.splitlines()
+    imported = {line.rsplit("|", 1)[-1].strip() for line in lines if line.startswith("import time")}
+    assert "flows.lifecycle" in imported
+    # Neither Prefect nor pandas (which pyarrow imports to convert a Python list: 0.6 s of a 3 s no-op run)
+    assert not {"prefect", "pandas"} & imported
     assert second.returncode == 0
     assert "Traceback" not in second.stdout + second.stderr
     assert "documents: 0 new, 13 skipped, 0 failed" in second.stdout

@@ -235,3 +235,25 @@ def test_a_missing_file_that_comes_back_is_read_again():
         [FileStat("back.txt", previous["back.txt"].size_bytes, previous["back.txt"].mtime_us)], previous
     )
     assert [s.path for s in changes.to_read] == ["back.txt"]
+
+
+def test_the_fast_path_of_stored_path_stores_what_the_mapping_says():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from tasks.inventory import stored_path
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.binary(max_size=12) | st.text(max_size=8).map(os.fsencode))
+    def check(name):
+        fs_name = os.fsdecode(name)
+        assert stored_path(fs_name) == os.fsencode(fs_name).replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
+
+    check()
+
+
+def test_a_row_seen_again_changes_only_its_last_run():
+    from dataclasses import replace
+
+    row = FileRecord("a.txt", 4, 1, "h", "d", "quarantined", "empty_text", "detail", "r0", "r1")
+    assert row.seen_by("r2") == replace(row, last_seen_run_id="r2")
