@@ -152,7 +152,9 @@ def crf_rows(raw: Path, work: Path, workers: int, env: dict[str, str], gazetteer
     conll = SHARED / "data" / "anercorp" / "train.conll"
     if not conll.exists():
         return [f"CRF: skipped, no {conll}", ""]
-    model = work / "ner.crf"
+    from tasks.entities.crf import features_version
+
+    model = work / f"ner-{features_version()}.crf"  # trained again when the features change
     if not model.exists():
         subprocess.run(
             [KHABAR, "ner", "train", "--conll", str(conll), "--unlabelled", str(raw), "--model", str(model)],

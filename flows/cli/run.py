@@ -190,14 +190,14 @@ def run_with_progress(settings, job_name: str = "nightly", selection=None):
                     idle = _run_idle(settings, on_progress)
                     if idle is not None:
                         return idle
+            if settings.executor == "processes":
+                from flows.workers import start_fork_server
+
+                start_fork_server()  # the workers' code is imported there while the run is planned
             bar.update(job, description="taking stock")
             # A nightly run is planned and its shards started now: they run while Prefect starts.
             with plan_ahead(settings) if pending else contextlib.nullcontext(), prefect_api(server) as api:
                 bar.update(job, description="starting Prefect")
-                from flows.workers import start_fork_server
-
-                if settings.executor == "processes":
-                    start_fork_server()  # the workers' code is imported there while Prefect starts
                 from flows.nightly import run_nightly  # imported while the server starts
                 from flows.reprocess import run_reprocess
 
