@@ -1,7 +1,7 @@
 """khabar against a plain loop, end to end, on corpora of N SaudiNewsNet articles (never committed).
 
 Run: make bench   (or .venv/bin/python bench/pipeline_bench.py [--sizes 5000,20000,50000] [--workers 2]
-     [--keep DIR] [--no-crf] [--only-dask])
+     [--repeat N] [--keep DIR] [--no-crf] [--only-dask])
 
 For each N it builds the corpus (bench/corpus.py), runs the plain single-process loop
 (bench/naive_loop.py) and `khabar run` as a user would (CLI start to exit, the temporary Prefect
@@ -44,6 +44,7 @@ class Measured:
     peak_rss_mb: float  # the process and all its descendants, summed, at the worst moment
     output: str
     cpu_s: dict[str, float]  # CPU seconds (user + system) by role: khabar, the Prefect server, the workers
+    peak_rss_by_role_mb: dict[str, float]  # each role's own peak (at different moments: they need not add up)
 
 
 def _role(process: psutil.Process, root: psutil.Process) -> str:
@@ -59,6 +60,7 @@ def measure(args: list[str], env: dict[str, str]) -> Measured:
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = 0
     cpu: dict[int, tuple[str, float]] = {}
+    role_peak: dict[str, float] = {}
     done = threading.Event()
 
     def sample() -> None:
@@ -67,10 +69,15 @@ def measure(args: list[str], env: dict[str, str]) -> Measured:
         while not done.is_set():
             try:
                 tree = [root, *root.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+                rss = {p.pid: p.memory_info().rss for p in tree if p.is_running()}
+                peak = max(peak, sum(rss.values()))
+                by_role: dict[str, float] = {}
                 for p in tree:
                     times = p.cpu_times()
                     cpu[p.pid] = (cpu[p.pid][0] if p.pid in cpu else _role(p, root), times.user + times.system)
+                    by_role[cpu[p.pid][0]] = by_role.get(cpu[p.pid][0], 0) + rss.get(p.pid, 0)
+                for role, used in by_role.items():
+                    role_peak[role] = max(role_peak.get(role, 0), used)
             except psutil.Error:
                 pass
             time.sleep(0.05)
@@ -86,7 +93,7 @@ def measure(args: list[str], env: dict[str, str]) -> Measured:
     by_role: dict[str, float] = {}
     for role, seconds_used in cpu.values():
         by_role[role] = by_role.get(role, 0.0) + seconds_used
-    return Measured(seconds, peak / 2**20, output, by_role)
+    return Measured(seconds, peak / 2**20, output, by_role, {role: b / 2**20 for role, b in role_peak.items()})
 
 
 def khabar_run(raw: Path, out: Path, workers: int, env: dict[str, str], *extra: str) -> tuple[Measured, dict]:
@@ -108,11 +115,19 @@ def fresh(work: Path, name: str) -> Path:
     return work / "outputs" / f"{name}-{time.time_ns()}"
 
 
-def size_table(n: int, raw: Path, work: Path, workers: int, env: dict[str, str]) -> tuple[list[str], float]:
+def size_table(
+    n: int, raw: Path, work: Path, workers: int, env: dict[str, str], repeat: int = 1
+) -> tuple[list[str], float]:
+    """One size: the loop and khabar, alternated `repeat` times, each the fastest of its runs (this shared
+    machine's timings vary by 10 to 20% from run to run); then a rerun of khabar's last output."""
     mb = corpus_bytes(raw) / 1e6
-    loop, loop_docs, _ = loop_run(raw, fresh(work, f"loop-{n}"), env)
-    out = fresh(work, f"khabar-{n}")
-    first, s = khabar_run(raw, out, workers, env)
+    loops, runs = [], []
+    for _ in range(repeat):
+        loops.append(loop_run(raw, fresh(work, f"loop-{n}"), env))
+        out = fresh(work, f"khabar-{n}")
+        runs.append(khabar_run(raw, out, workers, env))
+    loop, loop_docs, _ = min(loops, key=lambda found: found[0].seconds)
+    first, s = min(runs, key=lambda found: found[0].seconds)
     noop, _ = khabar_run(raw, out, workers, env)
     shard_wall = s["shard"] / s["workers"]  # the workers' time inside shards, per worker
     orchestration = first.seconds - shard_wall
@@ -132,6 +147,9 @@ def size_table(n: int, raw: Path, work: Path, workers: int, env: dict[str, str])
         f"({orchestration / first.seconds:.0%}) | |",
         *cpu_rows(first),
         f"| peak memory, whole process tree | {first.peak_rss_mb:,.0f} MB | {loop.peak_rss_mb:,.0f} MB |",
+        "| peak memory, each part at its own peak | "
+        + ", ".join(f"{role} {mb:,.0f} MB" for role, mb in sorted(first.peak_rss_by_role_mb.items()))
+        + " | |",
         f"| rerun with nothing new, wall | {noop.seconds:.1f} s | |",
         f"| **khabar / loop, documents/s** | **{khabar_rate / loop_rate:.2f}x** | |",
         "",
@@ -309,6 +327,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="5000,20000,50000", help="corpus sizes, comma-separated")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1, help="runs of the loop and of khabar per size; the fastest")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (corpora are reused)")
     parser.add_argument("--no-crf", action="store_true", help="skip the CRF row (it trains a model first)")
     parser.add_argument(
@@ -333,7 +352,7 @@ def main() -> None:
     loop_rates: dict[int, float] = {}
     for n in sizes:
         raw = build_corpus(articles, work / f"raw-{n}", n)
-        rows, peaks[n] = size_table(n, raw, work, args.workers, env)
+        rows, peaks[n] = size_table(n, raw, work, args.workers, env, args.repeat)
         found = re.search(r"\| documents/s \| ([\d,]+) \| ([\d,]+)", "\n".join(rows))
         assert found is not None
         rates[n], loop_rates[n] = (float(g.replace(",", "")) for g in found.groups())
