@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flows.executors import ExecutorError, ShardExecutor
 from flows.interrupt import RunInterrupted
@@ -110,7 +111,7 @@ def planned_run(
     layout: str | None = None,
     executor: str = "processes",
     dask_address: str | None = None,
-    **_: object,
+    **_: object,  # the flows' other parameters (retries) are the shards' business
 ) -> Iterator[PlannedRun]:
     """Lock the output folder for the block and plan the run: what changed, which documents are new, shards."""
     run = start_run(ner, workers, max_doc_seconds, layout, executor, dask_address)
@@ -180,46 +181,15 @@ def _as_run_failures(out_dir: str | Path) -> Iterator[None]:
         raise RunFailedError(write_failure(out_dir, exc)) from None
 
 
-def nightly_run(
-    raw_dir: str,
-    out_dir: str,
-    shard_size: int = 500,
-    max_file_bytes: int = 50_000_000,
-    ner: NerConfig | None = None,
-    kind: str = "nightly",
-    workers: int | None = None,
-    retries: int = 2,
-    retry_delay_s: float = 5.0,
-    lock_wait_s: float = 0.0,
-    max_doc_seconds: float = 300.0,
-    layout: str | None = None,
-    executor: str = "processes",
-    dask_address: str | None = None,
-) -> tuple[RunSummary, list[str]]:
+def nightly_run(retries: int = 2, retry_delay_s: float = 5.0, **plan: Any) -> tuple[RunSummary, list[str]]:
     """Process new and changed files under raw_dir into the tables under out_dir: the run planned ahead
-    for these folders (plan_ahead), else one planned now.
+    for these folders (plan_ahead), else one planned now with `plan` (planned_run's parameters).
 
     Returns the summary and the entity parts the run wrote; RunFailedError when it could not run.
     """
-    with (
-        _as_run_failures(out_dir),
-        _take_ahead(raw_dir, out_dir)
-        or planned_run(
-            raw_dir,
-            out_dir,
-            shard_size,
-            max_file_bytes,
-            ner,
-            kind,
-            workers,
-            lock_wait_s,
-            max_doc_seconds,
-            layout,
-            executor,
-            dask_address,
-        ) as planned,
-    ):
-        return _complete(planned, kind, retries, retry_delay_s)
+    raw_dir, out_dir = plan["raw_dir"], plan["out_dir"]
+    with _as_run_failures(out_dir), _take_ahead(raw_dir, out_dir) or planned_run(**plan) as planned:
+        return _complete(planned, plan.get("kind", "nightly"), retries, retry_delay_s)
 
 
 def _complete(planned: PlannedRun, kind: str, retries: int, retry_delay_s: float) -> tuple[RunSummary, list[str]]:

@@ -38,20 +38,20 @@ def nightly(
     executor (flows.executors: khabar's worker processes, or a Dask cluster)."""
     try:
         summary, entity_parts = nightly_run(
-            raw_dir,
-            out_dir,
-            shard_size,
-            max_file_bytes,
-            ner,
-            kind,
-            workers,
             retries,
             retry_delay_s,
-            lock_wait_s,
-            max_doc_seconds,
-            layout,
-            executor,
-            dask_address,
+            raw_dir=raw_dir,
+            out_dir=out_dir,
+            shard_size=shard_size,
+            max_file_bytes=max_file_bytes,
+            ner=ner,
+            kind=kind,
+            workers=workers,
+            lock_wait_s=lock_wait_s,
+            max_doc_seconds=max_doc_seconds,
+            layout=layout,
+            executor=executor,
+            dask_address=dask_address,
         )
     except RunFailedError as exc:
         return Failed(message=str(exc))
