@@ -1,7 +1,8 @@
 """The top entities of each type on the shared SaudiNewsNet days, for a reader to judge precision at a glance.
 
 Runs khabar over the 3,335 real articles (unpacked once, never committed) with the layout their
-files have, then prints the top N of each type with mentions and documents, as markdown.
+files have, then prints the top N of each type with mentions and documents, as markdown, and the boilerplate
+that the run found and kept out of the entities (tasks.boilerplate).
 
 Usage: .venv/bin/python bench/real_news_top.py [--top 30] [--ner gazetteer] [--ner-model M] [--keep DIR]
 """
@@ -38,6 +39,24 @@ final as (
 select * from final
 """
 
+# What boilerplate detection marked (tasks.boilerplate): per source, and the texts marked most often.
+BOILERPLATE = """
+with marked as (
+    select documents.source, sentences.doc_id, sentences.is_boilerplate,
+        left(sentences.text, sentences.boilerplate_chars) as marked_text
+    from sentences join documents using (doc_id)
+    where sentences.boilerplate_chars > 0
+),
+final as (
+    select source, marked_text, count(*) as sentences, count(distinct doc_id) as documents,
+        bool_and(is_boilerplate) as whole
+    from marked group by all
+    order by documents desc, marked_text
+    limit {top}
+)
+select * from final
+"""
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -62,11 +81,21 @@ def main() -> None:
         capture_output=True,
         text=True,
     ).stdout.split()[-1]
+    marked = subprocess.run(
+        [KHABAR, "sql", BOILERPLATE.format(top=args.top), "--out", str(out), "--format", "json", "--all"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     print(f"Top {args.top} entities of each type, {args.ner} backend, {n_docs} SaudiNewsNet documents\n")
     for entity_type in sorted({r["type"] for r in rows}):
         print(f"**{entity_type}**: " + ", ".join(
             f"{r['shown_as']} {r['mentions']}" for r in rows if r["type"] == entity_type
         ) + "\n")  # fmt: skip
+    print(f"Boilerplate marked (the {args.top} texts marked in the most documents):\n")
+    for r in json.loads(marked):
+        how = "whole sentence" if r["whole"] else "lead"
+        print(f"- {r['source']}: {r['marked_text'][:80]} ({how}; {r['documents']} documents)")
 
 
 if __name__ == "__main__":

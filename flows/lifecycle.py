@@ -20,6 +20,7 @@ from flows.interrupt import RunInterrupted
 from flows.settings import Settings, flow_parameters
 from flows.shard_runner import RunStart, open_executor, run_shards, shard_specs, start_run
 from flows.summary import RunSummary
+from tasks.boilerplate import BoilerplateCounter
 from tasks.entities import NerConfig
 from tasks.faults import failpoint
 from tasks.inventory import (
@@ -120,11 +121,12 @@ def planned_run(
         writer = TableWriter.open(out_dir, run.run_id)
         state = load_state(out_dir, writer.snapshot)
         scanned = scan_raw(raw_dir)
-        facts = read_facts(raw_dir, files_to_read(scanned, state.files), max_file_bytes)
+        counter = BoilerplateCounter(layout)
+        facts = read_facts(raw_dir, files_to_read(scanned, state.files), max_file_bytes, counter.add)
         plan = plan_documents(facts, state.known_docs, state.quarantined_hashes)
         groups = split_into_shards([path for path, _ in plan.to_process], shard_size, run.workers)
         hashes = {path: plan.facts[path].content_hash or "" for path, _ in plan.to_process}
-        specs = shard_specs(run, raw_dir, out_dir, groups, hashes)
+        specs = shard_specs(run, raw_dir, out_dir, groups, hashes, counter.detected() if groups else None)
         yield PlannedRun(run, raw_dir, out_dir, writer, state, scanned, facts, plan, specs)
 
 

@@ -12,6 +12,7 @@ from flows.nightly import summary_of, task_runner_for
 from flows.settings import Settings, flow_parameters
 from flows.shard_runner import run_shards, shard_specs, start_run
 from flows.summary import RunSummary, publish_artifacts
+from tasks.boilerplate import BoilerplateCounter
 from tasks.entities import NerConfig
 from tasks.inventory import split_into_shards
 from tasks.lock import LockedError, output_lock
@@ -52,9 +53,11 @@ def reprocess(
             if not chosen:  # nothing selected: nothing written, not even a run record
                 return run.summary("reprocess", n_shards=0, docs_failed=0)
             writer = TableWriter.open(out_dir, run.run_id)
-            ready, missing = readable_sources(raw_dir, chosen)
+            counter = BoilerplateCounter(layout)
+            ready, missing = readable_sources(raw_dir, chosen, counter.add)
             hashes = {c.path: c.content_hash for c in ready}
-            specs = shard_specs(run, raw_dir, out_dir, split_into_shards(list(hashes), shard_size, run.workers), hashes)
+            groups = split_into_shards(list(hashes), shard_size, run.workers)
+            specs = shard_specs(run, raw_dir, out_dir, groups, hashes, counter.detected())
             try:
                 results, outcomes = run_shards(specs, run, retries=retries, retry_delay_s=retry_delay_s)
             except RunInterrupted:  # a reprocess commits once, at its end: nothing of it was committed

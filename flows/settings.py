@@ -127,7 +127,7 @@ class Settings(ReadSettings):
     @field_validator("layout")
     @classmethod
     def _layout_compiles(cls, value: str | None) -> str | None:
-        from tasks.documents import Layout
+        from tasks.layout import Layout
 
         if value is not None:
             Layout.of(value)  # LayoutError (a ValueError) names what is wrong

@@ -18,6 +18,7 @@ from flows import interrupt, progress
 from flows.executors import ShardExecutor, shard_executor
 from flows.summary import RunSummary, trigger_of_this_run
 from flows.workers import run_shard
+from tasks.boilerplate import Boilerplate
 from tasks.entities import NerConfig, resolve
 from tasks.fingerprint import fingerprint_detail, fingerprint_of
 from tasks.inventory import Outcome
@@ -108,10 +109,15 @@ def start_run(
 
 
 def shard_specs(
-    run: RunStart, raw_dir: str, out_dir: str, groups: Sequence[Sequence[str]], hashes: Mapping[str, str]
+    run: RunStart,
+    raw_dir: str,
+    out_dir: str,
+    groups: Sequence[Sequence[str]],
+    hashes: Mapping[str, str],
+    boilerplate: Boilerplate | None = None,
 ) -> list[ShardSpec]:
-    """One spec per group of paths, named <run_id>-<index>, with each path's planned content hash; the
-    folders absolute, as a worker on another host (flows.executors) mounts them."""
+    """One spec per group of paths, named <run_id>-<index>, with each path's planned content hash and the
+    run's boilerplate; the folders absolute, as a worker on another host (flows.executors) mounts them."""
     raw_dir, out_dir = str(Path(raw_dir).absolute()), str(Path(out_dir).absolute())
     return [
         ShardSpec(
@@ -125,6 +131,7 @@ def shard_specs(
             ner=run.ner,
             max_doc_seconds=run.max_doc_seconds,
             layout=run.layout,
+            boilerplate=boilerplate or {},
         )
         for i, group in enumerate(groups)
     ]

@@ -32,7 +32,12 @@ def export_duckdb(snapshot: Snapshot, path: str | Path) -> Path:
                 files = [str(p.absolute()) for p in snapshot.files(name)]
                 if files:
                     listed = ", ".join(quoted(f) for f in files)
-                    con.execute(f"CREATE VIEW {base_name(name)} AS SELECT * FROM read_parquet([{listed}])")
+                    columns = ", ".join(f'"{f.name}"' for f in schema)  # the schema's order; a part
+                    # written before the table gained a column reads it as nulls (union_by_name)
+                    con.execute(
+                        f"CREATE VIEW {base_name(name)} AS SELECT {columns} FROM read_parquet([{listed}], "
+                        "union_by_name = true)"
+                    )
                 else:  # no file yet: an empty table with the table's columns
                     empty: pa.Table = schema.empty_table()  # noqa: F841 (read by DuckDB's replacement scan)
                     con.execute(f"CREATE TABLE {base_name(name)} AS SELECT * FROM empty")

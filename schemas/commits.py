@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from schemas._columns import UTC_TIMESTAMP, column, table_schema
 
-COMMIT_KINDS = ("shard", "run", "reprocess", "compact", "vacuum", "prune", "recover")
+COMMIT_KINDS = ("shard", "run", "reprocess", "compact", "vacuum", "prune", "recover", "upgrade")
 
 
 def _version_columns(tables: tuple[str, ...]) -> list[pa.Field]:

@@ -89,6 +89,9 @@ def _read_part(
     except (pa.ArrowException, OSError) as exc:
         problems.append(Problem(name, str(path), f"unreadable Parquet: {exc}"))
         return None
+    later = [f for f in schema if f.nullable and f.name not in table.schema.names]
+    if later and table.schema.equals(pa.schema([f for f in schema if f not in later]), check_metadata=False):
+        table = _with_nulls(table, schema)  # written before the table gained these columns: they read as nulls
     if not table.schema.equals(schema, check_metadata=False):
         problems.append(Problem(name, str(path), f"schema differs from {name}'s: {_schema_diff(table, schema)}"))
         return None
@@ -101,6 +104,11 @@ def _read_part(
     if nulls:
         problems.append(Problem(name, str(path), f"nulls in required columns: {', '.join(nulls)}"))
     return table
+
+
+def _with_nulls(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    columns = [table.column(f.name) if f.name in table.schema.names else pa.nulls(len(table), f.type) for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _consistency(t: dict[str, pa.Table]) -> list[Problem]:

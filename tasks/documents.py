@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import PurePosixPath
 
+from tasks.boilerplate import boilerplate_chars
 from tasks.clean import clean_text
 from tasks.decode import decode_bytes
 from tasks.entities import EntityExtractor
+from tasks.layout import path_metadata
 from tasks.quarantine import EMPTY_TEXT, QuarantineError
 from tasks.segment import Span, Token, split_sentences, tokenize
 
 # Bump when decoding, cleaning, sentence splitting or tokenizing changes the rows they produce:
 # every document made before becomes stale (khabar status, khabar reprocess --stale).
-PROCESSING_VERSION = "2"  # 2: titles capped, text without letters or digits quarantined, Western code pages
+# 2: titles capped, text without letters or digits quarantined, Western code pages; 3: boilerplate marked.
+PROCESSING_VERSION = "3"
 MAX_TITLE_CHARS = 300
-
-_DATE_FOLDER = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
 
 def content_hash(data: bytes) -> str:
@@ -32,116 +30,6 @@ def content_hash(data: bytes) -> str:
 def doc_id_for(hash_hex: str) -> str:
     """A document's id: the first 32 hex chars of its content hash."""
     return hash_hex[:32]
-
-
-class LayoutError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class Layout:
-    """How source and date are read from a file's path under the raw folder.
-
-    A template such as "{date}/{source}-{n}.txt" ({date} is YYYY-MM-DD; {year}, {month}, {day} its
-    parts; {source} one or more characters of a name; {n} digits; any other {name} one or more
-    characters; * anything within a folder), or a regular expression with named groups source, date
-    (or year, month, day) matched against the whole path. None keeps the default: the first
-    YYYY-MM-DD folder is the date, the file's folder the source.
-    """
-
-    spec: str
-    pattern: re.Pattern[str]
-
-    @classmethod
-    @functools.cache
-    def of(cls, spec: str) -> Layout:
-        if "(?P<" in spec:
-            source = spec
-        else:
-            parts = re.split(r"(\{\w+\}|\*)", spec)
-            source = "".join(_PLACEHOLDERS.get(p, r"[^/]+" if p.startswith("{") else p) if i % 2 else re.escape(p)
-                             for i, p in enumerate(parts))  # fmt: skip
-        try:
-            pattern = re.compile(source)
-        except re.error as exc:
-            raise LayoutError(f"the layout {spec!r} is not a valid pattern ({exc})") from None
-        groups = set(pattern.groupindex)
-        if not groups & {"source", "date", "year"}:
-            raise LayoutError(f"the layout {spec!r} names neither {{source}} nor {{date}}")
-        if "year" in groups and not {"month", "day"} <= groups:
-            raise LayoutError(f"the layout {spec!r} has {{year}} without {{month}} and {{day}}")
-        return cls(spec, pattern)
-
-    def metadata(self, rel_path: str) -> tuple[str | None, date | None]:
-        match = self.pattern.fullmatch(rel_path)
-        if match is None:
-            return None, None
-        found = match.groupdict()
-        source = found.get("source") or None
-        if found.get("date"):
-            published = _date_of(*re.split(r"[-/_.]", found["date"])[:3])
-        elif found.get("year"):
-            published = _date_of(found["year"], found["month"], found["day"])
-        else:
-            published = None
-        return source, published
-
-
-_PLACEHOLDERS = {
-    "{date}": r"(?P<date>\d{4}-\d{2}-\d{2})",
-    "{year}": r"(?P<year>\d{4})",
-    "{month}": r"(?P<month>\d{1,2})",
-    "{day}": r"(?P<day>\d{1,2})",
-    "{source}": r"(?P<source>[^/]+)",
-    "{n}": r"\d+",
-    "*": r"[^/]*",
-}
-
-
-def _date_of(year: str, month: str, day: str) -> date | None:
-    try:
-        return date(int(year), int(month), int(day))
-    except ValueError:
-        return None
-
-
-def path_metadata(rel_path: str, layout: str | None = None) -> tuple[str | None, date | None]:
-    """(source, published_date) from a path relative to the raw folder, by `layout` (see Layout).
-
-    Without one: published_date is the first folder named YYYY-MM-DD (a real date); source is the
-    parent folder unless that is the date folder or the raw root.
-    """
-    if layout is not None:
-        return Layout.of(layout).metadata(rel_path)
-    folders = PurePosixPath(rel_path).parts[:-1]
-    published = None
-    date_folder_idx = None
-    for idx, name in enumerate(folders):
-        match = _DATE_FOLDER.match(name)
-        if match:
-            published = _date_of(*match.groups())
-            if published is None:  # not a real date (2026-13-45)
-                continue
-            date_folder_idx = idx
-            break
-    if not folders or date_folder_idx == len(folders) - 1:
-        return None, published
-    return folders[-1], published
-
-
-def layout_warning(rel_paths: Sequence[str], layout: str | None) -> str | None:
-    """A sentence when most of these files would get no source or no date, else None."""
-    found = [path_metadata(p, layout) for p in rel_paths]
-    missing = [what for what, i in (("source", 0), ("date", 1)) if 2 * sum(f[i] is None for f in found) > len(found)]
-    if not missing:
-        return None
-    n = sum(any(f[i] is None for i in (0, 1) if ("source", "date")[i] in missing) for f in found)
-    how = f"the layout {layout!r}" if layout else "the default layout (a YYYY-MM-DD folder, then a source folder)"
-    example = "'{date}/{source}-{n}.txt'"
-    return (
-        f"{n:,} of {len(found):,} files get no {' and no '.join(missing)} from {how}; "
-        f"describe how your files are named with --layout, for example {example}"
-    )
 
 
 def title_of(text: str) -> str:
@@ -185,6 +73,7 @@ class Document:
     sentences: list[Span] = field(default_factory=list)
     tokens: list[Token] = field(default_factory=list)
     entities: list[EntityRow] = field(default_factory=list)
+    boilerplate: list[int] = field(default_factory=list)  # per sentence: leading characters that are boilerplate
 
 
 def process_document(
@@ -193,10 +82,13 @@ def process_document(
     extractor: EntityExtractor,
     deadline: Callable[[], None] = lambda: None,
     layout: str | None = None,
+    boilerplate: Mapping[str | None, frozenset[int]] | None = None,
 ) -> Document:
     """Bytes of one file to a Document; raises QuarantineError when there is no usable text.
 
     deadline() is called between stages and raises QuarantineError(too_slow) once time is up.
+    boilerplate: each source's boilerplate found by the run (tasks.boilerplate), marked in the
+    sentences and kept out of the entities.
     """
     decoded = decode_bytes(data)
     text = clean_text(decoded.text)
@@ -208,11 +100,17 @@ def process_document(
     sentences = split_sentences(text)
     tokens = tokenize(text, sentences)
     deadline()
+    source, published = path_metadata(rel_path, layout)
+    found_here = (boilerplate or {}).get(source)
+    marks = boilerplate_chars(text, sentences, source, found_here) if found_here else [0] * len(sentences)
+    deadline()
     found = extractor.extract(tokens)
     deadline()
     entities = []
     for mention in found:
         first, last = tokens[mention.token_start], tokens[mention.token_end - 1]
+        if first.start < sentences[first.sentence_idx].start + marks[first.sentence_idx]:
+            continue  # in a footer, byline or lead its source repeats
         entities.append(
             EntityRow(
                 type=mention.type,
@@ -225,7 +123,6 @@ def process_document(
                 sentence_idx=first.sentence_idx,
             )
         )
-    source, published = path_metadata(rel_path, layout)
     return Document(
         doc_id=doc_id_for(content_hash(data)),
         path=rel_path,
@@ -238,4 +135,5 @@ def process_document(
         sentences=sentences,
         tokens=tokens,
         entities=entities,
+        boilerplate=marks,
     )

@@ -5,13 +5,15 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from stat import S_ISREG
 
 from tasks.documents import content_hash, doc_id_for
 from tasks.quarantine import CHANGED_DURING_RUN, NOT_A_FILE, OUTSIDE_RAW, TOO_LARGE, UNREADABLE, VANISHED
+
+OnRead = Callable[[str, str, bytes], None]  # (path, content hash, bytes) of a file read whole
 
 INPUT_SUFFIX = ".txt"
 
@@ -147,20 +149,22 @@ def files_to_read(scanned: Iterable[FileStat], previous: Mapping[str, FileRecord
     return raw_changes(scanned, previous).to_read
 
 
-def read_facts(raw_dir: str | Path, stats: Iterable[FileStat], max_bytes: int) -> list[FileFacts]:
+def read_facts(
+    raw_dir: str | Path, stats: Iterable[FileStat], max_bytes: int, on_read: OnRead | None = None
+) -> list[FileFacts]:
     """Hash each file's bytes; what cannot be read whole and unchanged gets a reason instead.
 
     Links may point inside the raw folder only; anything but a regular file (a FIFO would block
     the read), a file above max_bytes, one that vanishes, cannot be opened, or changes while it is
-    read is not hashed. `known` holds facts read earlier, by the stat the file had then: a file
-    with the same path, size and mtime now is not read again.
+    read is not hashed. on_read(path, content hash, bytes) sees each file read whole and unchanged
+    (the run's boilerplate counter).
     """
     root = Path(raw_dir).resolve()
     facts = []
     for stat in stats:
         full = root / fs_path(stat.path)
         try:
-            facts.append(_fact(root, full, stat, max_bytes))
+            facts.append(_fact(root, full, stat, max_bytes, on_read))
         except FileNotFoundError:
             facts.append(FileFacts(stat, None, VANISHED, "the file disappeared before it was read"))
         except OSError as exc:
@@ -168,7 +172,7 @@ def read_facts(raw_dir: str | Path, stats: Iterable[FileStat], max_bytes: int) -
     return facts
 
 
-def _fact(root: Path, full: Path, stat: FileStat, max_bytes: int) -> FileFacts:
+def _fact(root: Path, full: Path, stat: FileStat, max_bytes: int, on_read: OnRead | None) -> FileFacts:
     if full.is_symlink() and not full.exists():
         return FileFacts(stat, None, UNREADABLE, "dangling symbolic link")
     if full.is_symlink() and not full.resolve().is_relative_to(root):
@@ -182,7 +186,10 @@ def _fact(root: Path, full: Path, stat: FileStat, max_bytes: int) -> FileFacts:
     after = full.stat()
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(data) != after.st_size:
         return FileFacts(stat, None, CHANGED_DURING_RUN, "the file changed while it was read; the next run reads it")
-    return FileFacts(FileStat(stat.path, after.st_size, after.st_mtime_ns // 1000), content_hash(data))
+    digest = content_hash(data)
+    if on_read is not None:
+        on_read(stat.path, digest, data)
+    return FileFacts(FileStat(stat.path, after.st_size, after.st_mtime_ns // 1000), digest)
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from schemas import DOCUMENT_TABLES
 from tasks.documents import content_hash, doc_id_for
-from tasks.inventory import fs_path
+from tasks.inventory import OnRead, fs_path
 from tasks.storage import Part, read_parts, relative, write_part
 from tasks.tables import Snapshot, read_table
 
@@ -74,18 +74,23 @@ def unknown_doc_ids(out_dir: str | Path, snapshot: Snapshot, doc_ids: tuple[str,
     return [d for d in doc_ids if d not in known]
 
 
-def readable_sources(raw_dir: str | Path, candidates: list[Candidate]) -> tuple[list[Candidate], list[Candidate]]:
+def readable_sources(
+    raw_dir: str | Path, candidates: list[Candidate], on_read: OnRead | None = None
+) -> tuple[list[Candidate], list[Candidate]]:
     """(documents whose file still holds their content, documents whose file is gone or changed)."""
     ready: list[Candidate] = []
     missing: list[Candidate] = []
     for c in candidates:
         try:
-            digest = content_hash((Path(raw_dir) / fs_path(c.path)).read_bytes())
+            data = (Path(raw_dir) / fs_path(c.path)).read_bytes()
         except OSError:
             missing.append(c)
             continue
+        digest = content_hash(data)
         if doc_id_for(digest) == c.doc_id:
             ready.append(replace(c, content_hash=digest))
+            if on_read is not None:
+                on_read(c.path, digest, data)
         else:
             missing.append(c)
     return ready, missing

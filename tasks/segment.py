@@ -194,11 +194,16 @@ def sentence_ranges(tokens: Sequence[Token]) -> Iterator[tuple[int, int]]:
     return zip([0, *ends[:-1]], ends, strict=True) if ends else iter(())
 
 
+def fold(text: str) -> str:
+    """Text without diacritics; alef, alef maksura and teh marbuta normalized; digits as ASCII; case folded."""
+    return text.translate(_KEY_TABLE).casefold()
+
+
 def match_key(surface: str) -> str:
-    """Matching key of a word: no diacritics; alef, alef maksura and teh marbuta normalized; ASCII digits."""
+    """Matching key of a word (fold), remembered: news vocabulary repeats."""
     key = _KEYS.get(surface)
     if key is None:
-        key = surface.translate(_KEY_TABLE).casefold()
+        key = fold(surface)
         if len(_KEYS) >= _MAX_KEYS:
             _KEYS.clear()
         _KEYS[surface] = key

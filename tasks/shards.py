@@ -7,7 +7,7 @@ import gc
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +37,7 @@ class ShardSpec:
     ner: NerConfig = field(default_factory=NerConfig)
     max_doc_seconds: float = 300.0  # a document still running after this is quarantined too_slow (0: no limit)
     layout: str | None = None  # how source and date are read from a path (tasks.documents.Layout)
+    boilerplate: Mapping[str | None, frozenset[int]] = field(default_factory=dict)  # by source (tasks.boilerplate)
 
 
 @dataclass
@@ -68,6 +69,8 @@ def shard_tables(
             char_end=[s.end for s in doc.sentences],
             text=[doc.text[s.start : s.end] for s in doc.sentences],
             n_tokens=n_tokens_by_sentence,
+            is_boilerplate=[n == s.end - s.start for n, s in zip(doc.boilerplate, doc.sentences, strict=True)],
+            boilerplate_chars=doc.boilerplate,
         )
         if doc.tokens:  # tokens are named tuples: one zip turns the rows into columns
             idx, in_sentence, start, end, surface, key = zip(*doc.tokens, strict=True)
@@ -194,7 +197,7 @@ def _process_shard(spec: ShardSpec) -> ShardResult:
             if digest != planned:  # rewritten since it was hashed: its document would not be the planned one
                 raise QuarantineError(CHANGED_DURING_RUN, "the file changed during the run; the next run reads it")
             with time_limit(spec.max_doc_seconds) as deadline:
-                doc = process_document(rel_path, data, extractor, deadline, spec.layout)
+                doc = process_document(rel_path, data, extractor, deadline, spec.layout, spec.boilerplate)
         except QuarantineError as exc:
             result.outcomes.append(Outcome(rel_path, digest, None, "quarantined", exc.reason, exc.detail))
             continue

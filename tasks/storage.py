@@ -83,13 +83,18 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 def _array(values: list, kind: pa.DataType) -> pa.Array:
-    """One column. Strings, numbers and microsecond timestamps go through arro3 (deltalake's Arrow library):
+    """One column. Strings, numbers, booleans and microsecond timestamps go through arro3 (deltalake's Arrow library):
     pyarrow imports pandas on its first conversion of a Python list (0.6 s, a fifth of a run with nothing
     new to read). Other types (dates, lists: only shards write them) through pyarrow."""
     from arro3.core import Array, DataType
 
     try:
-        if pa.types.is_string(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        if (
+            pa.types.is_string(kind)
+            or pa.types.is_integer(kind)
+            or pa.types.is_floating(kind)
+            or pa.types.is_boolean(kind)
+        ):
             return pa.array(Array(values, DataType.from_arrow(kind)))
         if pa.types.is_timestamp(kind) and kind.unit == "us":
             micros = [v if v is None or isinstance(v, int) else _micros(v) for v in values]

@@ -366,6 +366,27 @@ class TableWriter:
             self._tables[name].update_incremental()
         self._sweep(lambda run_id: run_id >= pinned.run_id, pinned)
         self.snapshot = pinned if not ahead else self.pin("recover")
+        if self._add_new_columns():
+            self.snapshot = self.pin("upgrade")
+
+    def _add_new_columns(self) -> bool:
+        """Give a table written by an earlier khabar the columns its schema has gained since (always nullable:
+        its earlier files read them as nulls), so that Delta readers see them; True when a table changed."""
+        deltalake, changed = _delta(), False
+        for name in TABLES:
+            have = {f.name for f in self._tables[name].schema().fields}
+            new = [f for f in schema_of(name) if f.name not in have]
+            if not new:
+                continue
+            required = [f.name for f in new if not f.nullable]
+            if required:
+                raise TableError(
+                    f"the {name} table in {self.out_dir} lacks the required columns {', '.join(required)}; "
+                    "it was written by another khabar version: rebuild the folder"
+                )
+            self._tables[name].alter.add_columns(list(deltalake.Schema.from_arrow(pa.schema(new)).fields))
+            changed = True
+        return changed
 
     def commit(
         self, kind: str, add: Mapping[str, Iterable[Part]] | None = None, remove: Iterable[str] = ()

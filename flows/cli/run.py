@@ -255,7 +255,7 @@ def _print_dry_run(settings, fmt: Format) -> None:
 
 
 def _warn_about_layout(settings, pending) -> None:
-    from tasks.documents import layout_warning
+    from tasks.layout import layout_warning
 
     warning = layout_warning([f.path for f in pending], settings.layout)
     if warning:

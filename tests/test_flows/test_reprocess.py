@@ -155,3 +155,26 @@ def test_a_failed_shard_fails_the_flow_run_in_prefect(tmp_path, monkeypatch):
     assert state.is_failed() and "1 documents in failed shards" in state.message
     runs = read_all(tmp_path / "out", "runs").to_pylist()
     assert runs[0]["status"] == "completed_with_failures" and runs[0]["docs_failed"] == 1
+
+
+def test_a_run_and_a_reprocess_find_a_sources_footer_and_keep_entities_out_of_it(tmp_path):
+    """Eight articles of one source end with the site's footer (رابط الخبر بصحيفة الوئام: <title>): the run
+    marks its lead in sentences and finds no entity there (الخبر, the city of Khobar, was one); a reprocess of
+    the source finds the same."""
+    from test_tasks.test_boilerplate import FOOTER, wiam
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    for rel, data in wiam(8, footer_in=8).items():
+        (raw / rel).parent.mkdir(parents=True, exist_ok=True)
+        (raw / rel).write_bytes(data)
+
+    def marked() -> tuple[list, set[str]]:
+        sentences = read_all(out, "sentences").to_pylist()
+        footers = sorted((s["is_boilerplate"], s["boilerplate_chars"]) for s in sentences if FOOTER in s["text"])
+        return footers, {e["surface"] for e in read_all(out, "entities").to_pylist()}
+
+    run_pipeline(raw, out)
+    footers, surfaces = marked()
+    assert footers == [(False, len(FOOTER))] * 8 and "الخبر" not in surfaces and "موسكو" in surfaces
+    run_reprocess(settings(raw, out), Selection(source="alweeam"))
+    assert marked() == (footers, surfaces)

@@ -2,17 +2,9 @@ from datetime import date
 
 import pytest
 
-from tasks.documents import (
-    Layout,
-    LayoutError,
-    content_hash,
-    doc_id_for,
-    layout_warning,
-    path_metadata,
-    process_document,
-    title_of,
-)
+from tasks.documents import content_hash, doc_id_for, process_document, title_of
 from tasks.entities import load_extractor
+from tasks.layout import Layout, LayoutError, layout_warning, path_metadata
 from tasks.quarantine import EMPTY_TEXT, QuarantineError
 
 

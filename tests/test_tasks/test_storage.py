@@ -35,12 +35,15 @@ def _values(kind: pa.DataType):
         value = st.integers(-(2**bits), 2**bits - 1)
     elif pa.types.is_floating(kind):
         value = st.floats(allow_nan=False)
+    elif pa.types.is_boolean(kind):
+        value = st.booleans()
     elif pa.types.is_timestamp(kind):
         moments = st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1))
         value = moments | moments.map(lambda m: m.replace(tzinfo=UTC)) | st.integers(-(2**50), 2**50)
     elif pa.types.is_date(kind):
         value = st.dates()
     else:
+        assert pa.types.is_list(kind), f"no values for {kind}: add them here"
         value = st.lists(st.text(max_size=3), max_size=3)
     return st.lists(value | st.none(), max_size=6)
 

@@ -162,3 +162,53 @@ def test_failpoint_names_exist():
 
     assert FAILPOINT_ENV == "KHABAR_FAILPOINT"
     assert {"commit.before_tables", "commit.between_tables", "commit.before_snapshot"} <= set(POINTS)
+
+
+def test_a_folder_written_before_a_table_gained_columns_is_upgraded_when_next_written(tmp_path, monkeypatch):
+    """sentences gained is_boilerplate and boilerplate_chars. A folder whose sentences table lacks them gets
+    them added to its Delta schema by the next writer (an "upgrade" step); its earlier files read them as
+    nulls, through khabar, khabar check, the DuckDB export and any Delta reader."""
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from reports.export import export_duckdb
+    from schemas import SENTENCES, TABLES
+    from tasks.check import check_tables
+    from tasks.documents import content_hash
+    from tasks.shards import ShardSpec, process_shard
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    (raw / "2026-11-01" / "wahat").mkdir(parents=True)
+    older = pa.schema([f for f in SENTENCES if f.name not in ("is_boilerplate", "boilerplate_chars")])
+
+    def shard(run_id, name, text):
+        path = raw / "2026-11-01" / "wahat" / name
+        path.write_text(text, encoding="utf-8")
+        rel = f"2026-11-01/wahat/{name}"
+        spec = ShardSpec(f"{run_id}-00000", str(raw), str(out), (rel,), (content_hash(path.read_bytes()),), run_id, "f")
+        return process_shard(spec).parts
+
+    monkeypatch.setitem(TABLES, "sentences", older)  # the khabar before: tables created without the columns
+    writer = TableWriter.open(out, RUN)
+    monkeypatch.undo()
+    parts = shard(RUN, "a.txt", "زار الوزير الرياض.\nثم عاد.\n")
+    old_part = out / parts["sentences"].path
+    parts["sentences"] = write_part(out, "sentences", f"{RUN}-00000", pq.read_table(old_part).select(older.names))
+    writer.commit("shard", add={table: [part] for table, part in parts.items()})
+    assert "is_boilerplate" not in pl.read_delta(str(out / "sentences")).columns
+    assert check_tables(out).problems == [] and read_table(out, "sentences").column("is_boilerplate").null_count == 2
+
+    writer = TableWriter.open(out, LATER)
+    assert writer.snapshot.run_id == LATER  # the upgrade is a step of its own
+    writer.commit("shard", add={table: [part] for table, part in shard(LATER, "b.txt", "افتتح معرض في جدة.\n").items()})
+
+    assert check_tables(out).problems == []
+    marks = read_table(out, "sentences").sort_by("char_start").column("is_boilerplate").to_pylist()
+    assert sorted(marks, key=str) == [False, None, None]
+    delta = pl.read_delta(str(out / "sentences"))
+    assert delta.columns == SENTENCES.names and delta["boilerplate_chars"].null_count() == 2
+    exported = export_duckdb(load_for_reading(out), tmp_path / "khabar.duckdb")
+    with duckdb.connect(str(exported), read_only=True) as con:
+        rows = con.execute("SELECT count(*), count(is_boilerplate) FROM _sentences").fetchone()
+    assert rows == (3, 1)

@@ -1,0 +1,141 @@
+"""Boilerplate: what a source repeats across its documents (site footers, bylines, share prompts).
+
+Found per run from the documents the run reads, before any shard runs: the planner reads every file
+whole to hash it, and counts, per source, in how many documents each candidate occurs. Candidates
+come from the first and last EDGE sentences of a document (where footers and bylines sit): the
+whole sentence, and its lead, the words before a colon when there are at most MAX_LEAD_WORDS of
+them ("رابط الخبر بصحيفة الوئام: <the title again>", "سبق- الرياض: <the story's first sentence>").
+A candidate found in at least MIN_DOCS documents of a source, and in at least MIN_SHARE of the
+source's documents in the run, is that source's boilerplate. The shards then mark it in every
+sentence of the source's documents (sentences.is_boilerplate, sentences.boilerplate_chars) and keep
+entities out of it; the text itself is kept.
+
+Sentences are compared by their letters and digits only (diacritics, alef forms, spacing and
+punctuation aside), as a hash of source and text, so the planner may read the raw bytes (UTF-8) and
+the shard the cleaned text and still agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from array import array
+from collections.abc import Mapping, Sequence
+
+from tasks.layout import path_metadata
+from tasks.segment import Span, fold, split_sentences
+
+MIN_DOCS = 5  # a candidate in fewer documents of a source is never boilerplate
+MIN_SHARE = 0.05  # nor one in less than this share of the source's documents in the run
+EDGE = 3  # sentences at each end of a document where candidates are taken
+MAX_LEAD_WORDS = 6  # the longest lead before a colon that is a candidate
+SAMPLE_BYTES = 4096  # bytes read at each end of a file for its edge sentences
+
+# A source's boilerplate, as hashes of (source, sentence or lead); None is the documents without a source.
+Boilerplate = Mapping[str | None, frozenset[int]]
+
+_NOT_KEY = re.compile(r"[\W_\u0640]+")  # all but letters and digits (tatweel too)
+_WHOLE, _LEAD = "s", "l"
+
+
+def _key(text: str) -> str:
+    return _NOT_KEY.sub("", fold(text))
+
+
+def _digest(source: str | None, kind: str, key: str) -> int:
+    name = "\x00" if source is None else f"{source}\x01"
+    return int.from_bytes(hashlib.blake2b(f"{name}{kind}{key}".encode(), digest_size=8).digest(), "big")
+
+
+def _lead(sentence: str) -> tuple[str, int] | None:
+    """The key of the words before the sentence's first colon, and the length up to and including it."""
+    colon = sentence.find(":")
+    if colon <= 0 or len(sentence[:colon].split()) > MAX_LEAD_WORDS:
+        return None
+    key = _key(sentence[:colon])
+    return (key, colon + 1) if key else None
+
+
+def _candidates(source: str | None, text: str, spans: Sequence[Span]) -> set[int]:
+    found = set()
+    for span in spans:
+        sentence = text[span.start : span.end]
+        whole = _key(sentence)
+        if whole:
+            found.add(_digest(source, _WHOLE, whole))
+        lead = _lead(sentence)
+        if lead is not None:
+            found.add(_digest(source, _LEAD, lead[0]))
+    return found
+
+
+def _edge_sentences(data: bytes) -> list[tuple[str, list[Span]]]:
+    """The first and last EDGE sentences of a file, from its first and last SAMPLE_BYTES only (a sentence
+    cut by the sample's end is left out)."""
+    if len(data) <= 2 * SAMPLE_BYTES:
+        text = data.decode("utf-8", "ignore")
+        spans = split_sentences(text)
+        return [(text, spans if len(spans) <= 2 * EDGE else spans[:EDGE] + spans[-EDGE:])]
+    head = data[:SAMPLE_BYTES].decode("utf-8", "ignore")
+    tail = data[-SAMPLE_BYTES:].decode("utf-8", "ignore")
+    return [(head, split_sentences(head)[:-1][:EDGE]), (tail, split_sentences(tail)[1:][-EDGE:])]
+
+
+class BoilerplateCounter:
+    """Counts, per source, the documents each candidate occurs in, as the planner reads the files."""
+
+    def __init__(self, layout: str | None = None) -> None:
+        self.layout = layout  # how a path gives its source (tasks.layout)
+        self._seen: set[str] = set()
+        self._sources: dict[str | None, int] = {}
+        self._docs: list[int] = []  # documents per source number
+        self._digests = array("Q")  # one per (document, distinct candidate); 8 bytes, not a dict entry
+        self._source_of = array("I")
+
+    def add(self, rel_path: str, content_hash: str, data: bytes) -> None:
+        """Count one file's candidates (once per content: a copy of a document is not a second document)."""
+        if content_hash in self._seen:
+            return
+        self._seen.add(content_hash)
+        source = path_metadata(rel_path, self.layout)[0]
+        number = self._sources.setdefault(source, len(self._sources))
+        if number == len(self._docs):
+            self._docs.append(0)
+        self._docs[number] += 1
+        found = set().union(*(_candidates(source, text, spans) for text, spans in _edge_sentences(data)))
+        self._digests.extend(found)
+        self._source_of.extend([number] * len(found))
+
+    def detected(self) -> dict[str | None, frozenset[int]]:
+        """Each source's boilerplate (sources without any left out)."""
+        if not self._digests:
+            return {}
+        import numpy as np
+
+        digests, first, counts = np.unique(
+            np.frombuffer(self._digests, np.uint64), return_index=True, return_counts=True
+        )
+        sources = np.frombuffer(self._source_of, np.uint32)[first]
+        needed = np.array([max(MIN_DOCS, math.ceil(MIN_SHARE * n)) for n in self._docs])
+        kept = counts >= needed[sources]
+        names = list(self._sources)
+        found: dict[str | None, set[int]] = {}
+        for digest, number in zip(digests[kept].tolist(), sources[kept].tolist(), strict=True):
+            found.setdefault(names[number], set()).add(digest)
+        return {source: frozenset(digests) for source, digests in found.items()}
+
+
+def boilerplate_chars(text: str, sentences: Sequence[Span], source: str | None, found: frozenset[int]) -> list[int]:
+    """For each sentence, how many of its leading characters are its source's boilerplate: all of them,
+    those of a lead up to its colon, or none."""
+    marks = []
+    for span in sentences:
+        sentence = text[span.start : span.end]
+        whole = _key(sentence)
+        if whole and _digest(source, _WHOLE, whole) in found:
+            marks.append(span.end - span.start)
+            continue
+        lead = _lead(sentence)
+        marks.append(lead[1] if lead is not None and _digest(source, _LEAD, lead[0]) in found else 0)
+    return marks
