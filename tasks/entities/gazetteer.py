@@ -18,11 +18,14 @@ from tasks.entities import EntityExtractor, Mention
 from tasks.entities.keys import canonical_key, match_key, phrase_key, proclitic_readings
 from tasks.segment import Token, sentence_ranges
 
-VERSION = "5"  # bump when the rules change: the fingerprint carries it, so documents become stale
+VERSION = "6"  # bump when the rules change: the fingerprint carries it, so documents become stale
 _FORMULA = "FORMULA"  # cues.tsv rows of religious formulas
 _LIST_FILES = {"PERS": "persons.tsv", "ORG": "organizations.tsv", "LOC": "locations.tsv", "MISC": "misc.tsv"}
 _NAME_JOINERS = frozenset({"بن", "ابن", "بنت", "عبد", "ابو", "ابي", "ال", "ام"})
-_LINEAGE = frozenset({"بن", "ابن", "بنت", "ال"})  # son of, daughter of, family of (آل)
+_SON_OF = frozenset({"بن", "ابن", "بنت"})  # son of, daughter of
+# Titles of people who are not royals (match keys): before a listed royal's given names, someone else.
+_PROFESSIONAL_TITLES = frozenset({"الدكتور", "الدكتوره", "د.", "المهندس", "المهندسه", "الاستاذ", "الاستاذه"})
+_LINEAGE = _SON_OF | {"ال"}  # and family of (آل)
 # Function words that keys make into given names by dropping the hamza: بأن (بان), لأن, كأن, وبأن.
 _HAMZA_FUNCTION_WORD = re.compile(
     "[وف]?[بلك][\u0623\u0625][\u064b-\u0652]*ن[\u064b-\u0652]*(?:ه|ها|هم|هما|هن|ك|كم|ي|نا|ني)?[\u064b-\u0652]*"
@@ -257,7 +260,27 @@ class _SentenceTagger:
         end = i + length
         if entry.type == "PERS":
             end = self._same_person(end, entry)
+            if self._another_person(i, end):  # الدكتور عبدالله بن عبدالعزيز الربيعة is not King Abdullah
+                return self._emit("PERS", i, end + 1, canonical_key(self.keys[i : end + 1]))
         return self._emit(entry.type, i, end, entry.canonical_key)
+
+    def _another_person(self, i: int, end: int) -> bool:
+        """A listed name that ends with a lineage (X بن Y), after a professional title (الدكتور، المهندس) and
+        before a family name with the article: another person with the same given names. Without the title
+        an article word is as likely the next noun (استقبل عبدالله بن عبدالعزيز الوفد); a nisba adjective
+        (السعودي) or a stopword (الخميس) is never a family name."""
+        before = self.keys[i - 1] if i > self.start else ""
+        if before == "." and i - 2 >= self.start:
+            before = self.keys[i - 2] + "."  # د. (doctor)
+        return (
+            before in _PROFESSIONAL_TITLES
+            and end < self.end
+            and end - 2 >= i
+            and self.keys[end - 2] in _SON_OF
+            and self.keys[end].startswith("ال")
+            and self._can_continue_name(end)
+            and not self._is_adjective(end)
+        )
 
     def _in_formula(self, i: int, named: tuple[int, str, GazetteerEntry]) -> bool:
         """The name of God alone, after the word of a religious formula (حفظه، شاء، بمشيئة...)."""

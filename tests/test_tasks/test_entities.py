@@ -239,6 +239,22 @@ def test_a_person_with_title_and_lineage_is_one_mention_of_that_person():
     assert found[0][1] == "خادم الحرمين الشريفين الملك سلمان بن عبدالعزيز آل سعود"
 
 
+def test_a_family_name_after_a_listed_persons_lineage_names_another_person():
+    """عبدالله بن عبدالعزيز is King Abdullah; الدكتور عبدالله بن عبدالعزيز الربيعة, a minister, is someone else;
+    without a professional title, the article word after the lineage is the next noun (الوفد)."""
+    king = entities("استقبل الملك عبدالله الوفد")[0][2]
+    for text in ("وقال الدكتور عبدالله بن عبدالعزيز الربيعة وزير الصحة إن", "أكد د. عبدالله بن عبدالعزيز الربيعة"):
+        found = entities(text)
+        assert [(t, s) for t, s, _ in found if t == "PERS"] == [("PERS", "عبدالله بن عبدالعزيز الربيعة")], text
+        assert found[0][2] != king
+    for text in (
+        "استقبل عبدالله بن عبدالعزيز الوفد",
+        "وكان عبدالله بن عبدالعزيز السعودي",
+        "عبدالله بن عبدالعزيز الخميس",
+    ):
+        assert [(t, key) for t, _, key in entities(text)] == [("PERS", king)], text
+
+
 @pytest.mark.parametrize(
     "text",
     [
