@@ -7,7 +7,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import PurePosixPath
 
 _DATE_FOLDER = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
@@ -91,7 +90,7 @@ def path_metadata(rel_path: str, layout: str | None = None) -> tuple[str | None,
     """
     if layout is not None:
         return Layout.of(layout).metadata(rel_path)
-    folders = PurePosixPath(rel_path).parts[:-1]
+    folders = rel_path.split("/")[:-1]  # a stored path: relative, "/"-separated, normalized
     published = None
     date_folder_idx = None
     for idx, name in enumerate(folders):

@@ -3,6 +3,7 @@
 import pytest
 
 from tasks.boilerplate import MIN_DOCS, SAMPLE_BYTES, BoilerplateCounter, boilerplate_chars
+from tasks.clean import clean_text
 from tasks.documents import content_hash, process_document
 from tasks.entities import load_extractor
 from tasks.segment import split_sentences
@@ -66,18 +67,21 @@ def test_too_few_documents_or_too_small_a_share_is_not_boilerplate():
 
 
 def test_the_planner_reading_raw_bytes_and_the_shard_reading_clean_text_agree():
-    """The planner sees raw bytes (CRLF, tatweel, diacritics, the footer at the end of a long one-line file)
-    and the shard the cleaned text; letters and digits alone decide."""
+    """The planner sees raw bytes (CRLF, a zero-width space, tatweel, the footer at the end of a long one-line
+    file, past the bytes it samples) and the shard the cleaned text; spacing and invisible characters aside,
+    they agree."""
     long_body = "وقال المتحدث إن العمل مستمر في المشروع. " * (3 * SAMPLE_BYTES // 70)
     files = {
-        f"2015-07-22/alweeam/{i}.txt": f"{title}\r\n{long_body}رابط الخـبر بصحيفةِ الوئام : {title}".encode()
+        f"2015-07-22/alweeam/{i}.txt": f"{title}\r\n\u200b{long_body}رابط الخـبر بصحيفة  الوئام : {title}".encode()
         for i, (title, _) in enumerate(STORIES)
     }
     assert all(len(data) > 2 * SAMPLE_BYTES for data in files.values())
     found = counted(files)
-    text = f"عنوان\n{long_body}{FOOTER} عنوان"
+    text = clean_text(files["2015-07-22/alweeam/0.txt"].decode())
     sentences = split_sentences(text)
-    assert boilerplate_chars(text, sentences, "alweeam", found["alweeam"])[-1] == len(FOOTER)
+    footer = "رابط الخبر بصحيفة  الوئام :"
+    assert text[sentences[-1].start :].startswith(footer)
+    assert boilerplate_chars(text, sentences, "alweeam", found["alweeam"])[-1] == len(footer)
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +104,16 @@ def test_entities_are_not_looked_for_in_boilerplate_and_the_text_is_kept(gazette
     assert story and [e for e in marked.entities if e.char_start < footer_start] == story
     assert marked.text == plain.text and marked.sentences == plain.sentences
     assert marked.boilerplate == [0, 0, len(FOOTER), len(CONTACT)] and plain.boilerplate == [0, 0, 0, 0]
+
+
+def test_a_one_word_lead_is_not_boilerplate_and_counting_stops_at_max_counted(monkeypatch):
+    """وأضاف: (he added:) opens quotes in many articles: a lead must have two words at least. Each source's
+    first MAX_COUNTED documents alone are counted, so the planner's cost is bounded on any corpus."""
+    quotes = {
+        f"2015-08-01/sabq/{i}.txt": f"{t}\n{b}\nوأضاف: إن العمل مستمر {i}\n".encode()
+        for i, (t, b) in enumerate(STORIES)
+    }
+    assert counted(quotes) == {}
+    monkeypatch.setattr("tasks.boilerplate.MAX_COUNTED", 8)
+    later = {f"2015-08-02/alweeam/{i}.txt": article(f"عنوان {i}", f"{i} نص.", footer=False) for i in range(200)}
+    assert set(counted(wiam(8, footer_in=8) | later)) == {"alweeam"}  # 8 of 208 (under 5%), all of the first 8
