@@ -28,7 +28,7 @@ from flows.cli.common import (
     require_output_folder,
     without_prefix,
 )
-from flows.cli.run import check_folders, check_runnable, run_with_progress
+from flows.cli.run import check_folders, check_runnable, run_with_progress, waited
 from flows.output import (
     bold_line,
     info,
@@ -100,7 +100,7 @@ def reprocess(
         raise failed(exc) from None
     bold_line(
         f"khabar reprocess {summary.run_id}",
-        f": {summary.status} in {summary.duration_s:.1f} s; "
+        f": {summary.status} in {waited(summary)}; "
         f"{summary.docs_reprocessed} documents reprocessed, {summary.docs_failed} failed, "
         f"{len(summary.docs_missing)} skipped (raw file gone or changed)",
     )

@@ -367,6 +367,26 @@ def test_reprocess_dry_run_changes_nothing(sample_output, tmp_path):
     assert files_under(sample_output) == before
 
 
+@pytest.mark.usefixtures("prefect_api_url")
+def test_reprocess_says_how_long_the_user_waited_with_start_up_apart(sample_output, tmp_path, monkeypatch):
+    """As a run's summary does: the wait from the command's start to its end, then start-up and the run."""
+    from fixtures.make_sample_corpus import write_corpus
+
+    write_corpus(tmp_path / "raw")
+    shutil.copytree(sample_output, tmp_path / "out")
+    started = time.time()
+    monkeypatch.setattr("flows.cli.run._process_started_at", lambda: started)
+    result = runner.invoke(app, ["reprocess", "--all", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "out")])
+    elapsed = time.time() - started
+    assert result.exit_code == 0, result.output
+    found = re.search(
+        r": completed in (\d+\.\d) s \(start-up (\d+\.\d) s, run (\d+\.\d) s\); 12 documents", result.output
+    )
+    assert found, result.output
+    waited, startup, run = map(float, found.groups())
+    assert run <= waited <= elapsed + 0.1 and startup <= waited and waited >= elapsed - 1.0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
