@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from reports.scope import Scope
+from reports.scope import Scope, quoted
 from reports.views import add_entity_names, base_name, view_statements
 from schemas import TABLES
 from tasks.tables import Snapshot, load_for_reading
@@ -263,15 +263,30 @@ def _first_line(exc: BaseException) -> str:
 
 def top_entities(out_dir: str | Path, entity_parts: Sequence[str], limit: int = 10) -> list[dict[str, Any]]:
     """The most mentioned entities in some entity parts (a run's), with their display names, for the run's
-    table artifact (entity_names over these parts only)."""
-    import pyarrow.parquet as pq
+    table artifact (entity_names over these parts only).
 
+    DuckDB reads the parts itself, on one thread: mentions are counted per entity as they stream by, and
+    only the entities that can make the top (mentioned as often as the limit-th at least, ties included)
+    are read again for their documents and display names. Loading a run's mentions into memory first
+    made this the peak of a large run (a 50,000-article run's 630,000 mentions: 200 MB more).
+    """
     if not entity_parts:
         return []
-    columns = ["type", "canonical_key", "surface", "doc_id"]
-    entities = pa.concat_tables(pq.read_table(Path(out_dir) / p, columns=columns) for p in entity_parts)
-    with duckdb.connect(":memory:") as con:
-        con.register("entities", entities)
+    files = ", ".join(quoted(str(Path(out_dir) / p)) for p in entity_parts)
+    with duckdb.connect(":memory:", config={"threads": 1}) as con:
+        con.execute(
+            f"CREATE VIEW run_entities AS SELECT type, canonical_key, surface, doc_id FROM read_parquet([{files}])"
+        )
+        con.execute(
+            "CREATE TEMP TABLE candidates AS "
+            "WITH counts AS (SELECT type, canonical_key, count(*) AS mentions FROM run_entities GROUP BY ALL) "
+            "SELECT type, canonical_key FROM counts WHERE mentions >= "
+            "(SELECT min(mentions) FROM (SELECT mentions FROM counts ORDER BY mentions DESC LIMIT ?))",
+            [limit],
+        )
+        con.execute(
+            "CREATE VIEW entities AS SELECT * FROM run_entities SEMI JOIN candidates USING (type, canonical_key)"
+        )
         add_entity_names(con)
         relation = con.execute(
             "SELECT type, name, canonical_key, count(*) AS mentions, count(DISTINCT doc_id) AS documents"
