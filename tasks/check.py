@@ -136,11 +136,30 @@ def _consistency(t: dict[str, pa.Table]) -> list[Problem]:
         beyond = sum(end > lengths.get(d, end) for d, end in ends)
         if beyond:
             problems.append(Problem(name, name, f"{beyond} rows end beyond their document's text"))
+    if wrong := _boilerplate_disagreements(t["sentences"]):
+        problems.append(
+            Problem("sentences", "sentences", f"{wrong} rows whose boilerplate marks disagree with their sentence")
+        )
     for name, key in (("runs", "run_id"), ("files", "path")):
         repeated = [k for k, n in Counter(t[name].column(key).to_pylist()).items() if n > 1]
         if repeated:
             problems.append(Problem(name, name, f"{len(repeated)} {key}s appear twice, e.g. {repeated[0]}"))
     return problems
+
+
+def _boilerplate_disagreements(sentences: pa.Table) -> int:
+    """Rows whose boilerplate_chars is negative or past the sentence, or whose is_boilerplate does not say
+    whether it covers all of it (rows written before boilerplate was marked have both null)."""
+    import pyarrow.compute as pc
+
+    length = pc.subtract(sentences.column("char_end"), sentences.column("char_start"))
+    chars, whole = sentences.column("boilerplate_chars"), sentences.column("is_boilerplate")
+    wrong = pc.or_kleene(
+        pc.or_kleene(pc.less(chars, 0), pc.greater(chars, length)),
+        pc.not_equal(whole, pc.equal(chars, length)),
+    )
+    wrong = pc.or_kleene(wrong, pc.not_equal(pc.is_null(chars), pc.is_null(whole)))
+    return pc.sum(pc.fill_null(wrong, False).cast(pa.int64())).as_py() or 0
 
 
 def _schema_diff(table: pa.Table, schema: pa.Schema) -> str:

@@ -119,6 +119,21 @@ def test_counts_that_disagree_with_the_rows_are_reported(out):
     assert "problem tokens: tokens: 1 documents whose n_tokens differs from their rows" in result.output
 
 
+def test_boilerplate_marks_that_disagree_with_their_sentence_are_reported(out):
+    """boilerplate_chars beyond its sentence, or is_boilerplate not saying "all of it": two rows."""
+    import pyarrow as pa
+
+    part = first_part(out, "sentences")
+    rows = pq.read_table(part).to_pylist()
+    rows[0] |= {"boilerplate_chars": rows[0]["char_end"] - rows[0]["char_start"] + 1}
+    rows[1] |= {"is_boilerplate": True, "boilerplate_chars": 0}
+    pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(part)), part)
+    recommit(out, part)
+    result = runner.invoke(app, ["check", "--out", str(out)])
+    assert result.exit_code == 1
+    assert "problem sentences: sentences: 2 rows whose boilerplate marks disagree with their sentence" in result.output
+
+
 def test_a_missing_commits_table_is_reported(out):
     shutil.rmtree(out / "_commits")
     result = runner.invoke(app, ["check", "--out", str(out)])
