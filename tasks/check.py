@@ -136,9 +136,11 @@ def _consistency(t: dict[str, pa.Table]) -> list[Problem]:
         beyond = sum(end > lengths.get(d, end) for d, end in ends)
         if beyond:
             problems.append(Problem(name, name, f"{beyond} rows end beyond their document's text"))
-    if wrong := _boilerplate_disagreements(t["sentences"]):
+    if disagreeing := _boilerplate_disagreements(t["sentences"]):
         problems.append(
-            Problem("sentences", "sentences", f"{wrong} rows whose boilerplate marks disagree with their sentence")
+            Problem(
+                "sentences", "sentences", f"{disagreeing} rows whose boilerplate marks disagree with their sentence"
+            )
         )
     for name, key in (("runs", "run_id"), ("files", "path")):
         repeated = [k for k, n in Counter(t[name].column(key).to_pylist()).items() if n > 1]
