@@ -126,7 +126,7 @@ def planned_run(
         plan = plan_documents(facts, state.known_docs, state.quarantined_hashes)
         groups = split_into_shards([path for path, _ in plan.to_process], shard_size, run.workers)
         hashes = {path: plan.facts[path].content_hash or "" for path, _ in plan.to_process}
-        specs = shard_specs(run, raw_dir, out_dir, groups, hashes, counter.detected() if groups else None)
+        specs = shard_specs(run, raw_dir, out_dir, groups, hashes, counter.detected())
         yield PlannedRun(run, raw_dir, out_dir, writer, state, scanned, facts, plan, specs)
 
 

@@ -69,16 +69,25 @@ def _lead(sentence: str) -> tuple[str, int] | None:
     return (key, colon + 1) if key else None
 
 
+def _sentence_keys(source: str | None, sentence: str) -> tuple[int | None, tuple[int, int] | None]:
+    """A sentence's two candidates, the planner's and the shard's alike: the digest of the whole sentence
+    (None past MAX_WHOLE_CHARS), and the digest of its lead with the lead's length (None without one)."""
+    whole = _key(sentence) if len(sentence) <= MAX_WHOLE_CHARS else ""
+    lead = _lead(sentence)
+    return (
+        _digest(source, _WHOLE, whole) if whole else None,
+        (_digest(source, _LEAD, lead[0]), lead[1]) if lead is not None else None,
+    )
+
+
 def _candidates(source: str | None, text: str, spans: Sequence[Span]) -> set[int]:
     found = set()
     for span in spans:
-        sentence = text[span.start : span.end]
-        whole = _key(sentence) if len(sentence) <= MAX_WHOLE_CHARS else ""
-        if whole:
-            found.add(_digest(source, _WHOLE, whole))
-        lead = _lead(sentence)
+        whole, lead = _sentence_keys(source, text[span.start : span.end])
+        if whole is not None:
+            found.add(whole)
         if lead is not None:
-            found.add(_digest(source, _LEAD, lead[0]))
+            found.add(lead[0])
     return found
 
 
@@ -146,11 +155,9 @@ def boilerplate_chars(text: str, sentences: Sequence[Span], source: str | None, 
     those of a lead up to its colon, or none."""
     marks = []
     for span in sentences:
-        sentence = text[span.start : span.end]
-        whole = _key(sentence) if len(sentence) <= MAX_WHOLE_CHARS else ""
-        if whole and _digest(source, _WHOLE, whole) in found:
+        whole, lead = _sentence_keys(source, text[span.start : span.end])
+        if whole is not None and whole in found:
             marks.append(span.end - span.start)
-            continue
-        lead = _lead(sentence)
-        marks.append(lead[1] if lead is not None and _digest(source, _LEAD, lead[0]) in found else 0)
+        else:
+            marks.append(lead[1] if lead is not None and lead[0] in found else 0)
     return marks

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from tasks.boilerplate import boilerplate_chars
+from tasks.boilerplate import Boilerplate, boilerplate_chars
 from tasks.clean import clean_text
 from tasks.decode import decode_bytes
 from tasks.entities import EntityExtractor
@@ -82,7 +82,7 @@ def process_document(
     extractor: EntityExtractor,
     deadline: Callable[[], None] = lambda: None,
     layout: str | None = None,
-    boilerplate: Mapping[str | None, frozenset[int]] | None = None,
+    boilerplate: Boilerplate | None = None,
 ) -> Document:
     """Bytes of one file to a Document; raises QuarantineError when there is no usable text.
 

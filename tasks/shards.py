@@ -7,7 +7,7 @@ import gc
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from schemas import DOCUMENT_TABLES, TABLES
+from tasks.boilerplate import Boilerplate
 from tasks.documents import Document, content_hash, doc_id_for, process_document
 from tasks.entities import EntityExtractor, NerConfig, load_extractor
 from tasks.faults import failpoint
@@ -37,7 +38,7 @@ class ShardSpec:
     ner: NerConfig = field(default_factory=NerConfig)
     max_doc_seconds: float = 300.0  # a document still running after this is quarantined too_slow (0: no limit)
     layout: str | None = None  # how source and date are read from a path (tasks.documents.Layout)
-    boilerplate: Mapping[str | None, frozenset[int]] = field(default_factory=dict)  # by source (tasks.boilerplate)
+    boilerplate: Boilerplate = field(default_factory=dict)  # by source (tasks.boilerplate)
 
 
 @dataclass
