@@ -18,6 +18,7 @@ import pyarrow as pa
 from reports.scope import quoted
 from reports.views import add_entity_names, base_name, view_statements
 from schemas import TABLES
+from tasks.storage import empty_table
 from tasks.tables import Snapshot
 
 
@@ -39,7 +40,7 @@ def export_duckdb(snapshot: Snapshot, path: str | Path) -> Path:
                         "union_by_name = true)"
                     )
                 else:  # no file yet: an empty table with the table's columns
-                    empty: pa.Table = schema.empty_table()  # noqa: F841 (read by DuckDB's replacement scan)
+                    empty: pa.Table = empty_table(schema)  # noqa: F841 (read by DuckDB's replacement scan)
                     con.execute(f"CREATE TABLE {base_name(name)} AS SELECT * FROM empty")
             for statement in view_statements():
                 con.execute(statement)

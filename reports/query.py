@@ -33,6 +33,7 @@ import pyarrow.dataset as ds
 from reports.scope import Scope, quoted
 from reports.views import add_entity_names, base_name, view_statements
 from schemas import TABLES
+from tasks.storage import empty_table
 from tasks.tables import Snapshot, load_for_reading
 
 BATCH_ROWS = 10_000
@@ -77,7 +78,7 @@ class ReadOnlyTables:
         for name, schema in TABLES.items():
             paths = [str(p) for p in snapshot.files(name)]
             self.con.register(
-                base_name(name), ds.dataset(paths, schema=schema, format="parquet") if paths else schema.empty_table()
+                base_name(name), ds.dataset(paths, schema=schema, format="parquet") if paths else empty_table(schema)
             )
         for statement in view_statements(scope):
             self.con.execute(statement)

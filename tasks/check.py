@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas import DOCUMENT_TABLES, TABLES
-from tasks.storage import OutputFolderError, table_dir
+from tasks.storage import OutputFolderError, empty_table, table_dir
 from tasks.tables import audit, committed_digests, latest_snapshot
 
 
@@ -57,7 +57,7 @@ def check_tables(out_dir: str | Path) -> CheckResult:
             table = _read_part(name, path, size, digests.get(file_name, ""), schema, result.problems)
             if table is not None:
                 parts.append(table)
-        tables[name] = pa.concat_tables(parts) if parts else schema.empty_table()
+        tables[name] = pa.concat_tables(parts) if parts else empty_table(schema)
     result.problems += _consistency(tables)
     result.rows = {name: t.num_rows for name, t in tables.items()}
     return result
