@@ -416,3 +416,33 @@ def test_sentence_ranges_group_a_documents_tokens_by_sentence():
     ranges = list(sentence_ranges(tokens))
     assert [[t.sentence_idx for t in tokens[a:b]] for a, b in ranges] == [[0] * 3, [1] * 5, [2]]
     assert list(sentence_ranges([])) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("وصل الوفد إلى كابل أمس", [("LOC", "كابول")]),  # a spelling variant, not ك + آبل (Apple)
+        ("اندلع القتال في ليبيريا", [("LOC", "ليبيريا")]),
+        ("زار أمريكا الجنوبية ثم أمريكا", [("LOC", "امريكا الجنوبيه"), ("LOC", "الولايات المتحده")]),
+        ("فاز تشلسي على نيوكاسل", [("ORG", "تشلسي"), ("ORG", "نيوكاسل")]),
+        ("يقود سيارة أودي", [("ORG", "اودي")]),
+        ("التقى كوفي عنان بالوزير", [("PERS", "كوفي عنان")]),
+        ("التقى جوزيف ستيغليتز بالوزير", [("PERS", "جوزيف ستيغليتز")]),  # a first name opens an unlisted name
+    ],
+)
+def test_the_wider_lists_name_places_clubs_companies_and_first_names(text, expected):
+    assert [(t, key) for t, _, key in entities(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("على الصعيد الدولي", []),  # "at the level": not Upper Egypt
+        ("كان الاجتماع في الرياض", [("LOC", "الرياض")]),  # "was": not Cannes
+        ("وجدة أكبر من الطائف", [("LOC", "جده"), ("LOC", "الطائف")]),  # و + Jeddah: not Oujda
+        ("رأت العين ذلك", []),  # "the eye": not Al Ain
+        ("التقى جون بولتون بالوزير", [("PERS", "جون بولتون")]),  # not the Bolton club
+    ],
+)
+def test_place_and_club_names_that_are_everyday_words_or_surnames_are_left_out(text, expected):
+    assert [(t, key) for t, _, key in entities(text)] == expected
