@@ -126,21 +126,20 @@ def test_split_into_shards_balances_whole_rounds(n, shard_size, workers, sizes):
 
 
 def test_a_file_that_vanishes_or_changes_while_read_is_not_hashed(tmp_path, monkeypatch):
-    import pathlib
+    import tasks.inventory
 
     raw = make_raw(tmp_path / "raw", {"gone.txt": "x", "growing.txt": "نص"})
     stats = scan_raw(raw)
     (raw / "gone.txt").unlink()
-    real = pathlib.Path.read_bytes
+    real = tasks.inventory._read_whole
 
-    def append_while_reading(self):
-        data = real(self)
-        if self.name == "growing.txt":
-            with open(self, "ab") as f:
+    def append_while_reading(full):
+        if full.endswith("growing.txt"):  # grows after its first look, before its read ends
+            with open(full, "ab") as f:
                 f.write("مزيد".encode())
-        return data
+        return real(full)
 
-    monkeypatch.setattr(pathlib.Path, "read_bytes", append_while_reading)
+    monkeypatch.setattr(tasks.inventory, "_read_whole", append_while_reading)
     facts = {f.stat.path: f for f in read_facts(raw, stats, max_bytes=1000)}
     assert (facts["gone.txt"].reason, facts["gone.txt"].content_hash) == ("vanished", None)
     assert facts["growing.txt"].reason == "changed_during_run"
