@@ -428,6 +428,9 @@ def test_sentence_ranges_group_a_documents_tokens_by_sentence():
         ("يقود سيارة أودي", [("ORG", "اودي")]),
         ("التقى كوفي عنان بالوزير", [("PERS", "كوفي عنان")]),
         ("التقى جوزيف ستيغليتز بالوزير", [("PERS", "جوزيف ستيغليتز")]),  # a first name opens an unlisted name
+        ("كان يلتسين إصلاحيا", [("PERS", "بوريس يلتسين")]),  # a listed family name alone: the full name's key
+        ("ذهل العالم بنظرية أينشتاين", [("PERS", "البرت اينشتاين")]),
+        ("سجل تييري هنري هدفا", [("PERS", "تييري هنري")]),
     ],
 )
 def test_the_wider_lists_name_places_clubs_companies_and_first_names(text, expected):
@@ -442,6 +445,7 @@ def test_the_wider_lists_name_places_clubs_companies_and_first_names(text, expec
         ("وجدة أكبر من الطائف", [("LOC", "جده"), ("LOC", "الطائف")]),  # و + Jeddah: not Oujda
         ("رأت العين ذلك", []),  # "the eye": not Al Ain
         ("التقى جون بولتون بالوزير", [("PERS", "جون بولتون")]),  # not the Bolton club
+        ("لولا الدعم لما نجح المشروع", []),  # "were it not for": not Lula da Silva
     ],
 )
 def test_place_and_club_names_that_are_everyday_words_or_surnames_are_left_out(text, expected):
