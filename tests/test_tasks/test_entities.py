@@ -431,6 +431,10 @@ def test_sentence_ranges_group_a_documents_tokens_by_sentence():
         ("كان يلتسين إصلاحيا", [("PERS", "بوريس يلتسين")]),  # a listed family name alone: the full name's key
         ("ذهل العالم بنظرية أينشتاين", [("PERS", "البرت اينشتاين")]),
         ("سجل تييري هنري هدفا", [("PERS", "تييري هنري")]),
+        ("أفادت وكالة شينخوا بأن", [("ORG", "شينخوا")]),
+        ("أعلنت جبهة البوليساريو رفضها", [("ORG", "جبهه البوليساريو")]),
+        ("احتفل المسلمون بعيد الفطر", [("MISC", "عيد الفطر")]),
+        ("وقع اتفاق أوسلو", [("LOC", "اوسلو")]),  # a treaty named after a place: the place, as ANERcorp tags it
     ],
 )
 def test_the_wider_lists_name_places_clubs_companies_and_first_names(text, expected):
@@ -446,6 +450,7 @@ def test_the_wider_lists_name_places_clubs_companies_and_first_names(text, expec
         ("رأت العين ذلك", []),  # "the eye": not Al Ain
         ("التقى جون بولتون بالوزير", [("PERS", "جون بولتون")]),  # not the Bolton club
         ("لولا الدعم لما نجح المشروع", []),  # "were it not for": not Lula da Silva
+        ("فتح الباب أمام الجميع", []),  # "opened": only حركة فتح is the movement
     ],
 )
 def test_place_and_club_names_that_are_everyday_words_or_surnames_are_left_out(text, expected):
