@@ -18,7 +18,7 @@ from tasks.entities import EntityExtractor, Mention
 from tasks.entities.keys import canonical_key, match_key, phrase_key, proclitic_readings
 from tasks.segment import Token, sentence_ranges
 
-VERSION = "6"  # bump when the rules change: the fingerprint carries it, so documents become stale
+VERSION = "7"  # bump when the rules change: the fingerprint carries it, so documents become stale
 _FORMULA = "FORMULA"  # cues.tsv rows of religious formulas
 _LIST_FILES = {"PERS": "persons.tsv", "ORG": "organizations.tsv", "LOC": "locations.tsv", "MISC": "misc.tsv"}
 _NAME_JOINERS = frozenset({"بن", "ابن", "بنت", "عبد", "ابو", "ابي", "ال", "ام"})
@@ -27,6 +27,18 @@ _SON_OF = frozenset({"بن", "ابن", "بنت"})  # son of, daughter of
 _PROFESSIONAL_TITLES = frozenset({"الدكتور", "الدكتوره", "د.", "المهندس", "المهندسه", "الاستاذ", "الاستاذه"})
 _LINEAGE = _SON_OF | {"ال"}  # and family of (آل)
 # Function words that keys make into given names by dropping the hamza: بأن (بان), لأن, كأن, وبأن.
+# A listed place that is also a common noun: الخبر is the city of Khobar and "the news". It is the noun
+# where the words around it say so: a demonstrative before it (هذا الخبر، لهذا الخبر), a noun of reporting
+# whose complement it is (نص الخبر، رابط الخبر), or a masculine relative or adjective after it (الخبر الذي،
+# الخبر المنشور; a city is feminine).
+_NOUN_NAMES = frozenset({match_key("الخبر")})
+_NOUN_BEFORE = frozenset(
+    match_key(w)
+    for w in ("هذا", "ذلك", "نص", "رابط", "كتابة", "مختصر", "تفاصيل", "مصدر", "صحة", "عنوان", "نشر", "بقية")
+)
+_NOUN_AFTER = frozenset(
+    match_key(w) for w in ("الذي", "المنشور", "المفجع", "السار", "العاجل", "التالي", "المتداول", "الصحفي")
+)
 _HAMZA_FUNCTION_WORD = re.compile(
     "[وف]?[بلك][\u0623\u0625][\u064b-\u0652]*ن[\u064b-\u0652]*(?:ه|ها|هم|هما|هن|ك|كم|ي|نا|ني)?[\u064b-\u0652]*"
 )
@@ -222,6 +234,8 @@ class _SentenceTagger:
         if named and (not cue or named[0] >= cue[0]):
             if self._in_formula(i, named):
                 return i + 1  # حفظه الله، إن شاء الله: no entity in a religious formula
+            if self._read_as_noun(i, named):
+                return i + 1  # هذا الخبر: the news, not Khobar
             return self._emit_name(i, named)
         if cue:
             length, reading, kind = cue
@@ -290,6 +304,13 @@ class _SentenceTagger:
             and i > self.start
             and any(r in self.g.formula_words for r in proclitic_readings(self.keys[i - 1]))
         )
+
+    def _read_as_noun(self, i: int, named: tuple[int, str, GazetteerEntry]) -> bool:
+        """A one-word listed name that is also a common noun (_NOUN_NAMES), where its neighbours make it the noun."""
+        if named[0] != 1 or named[2].canonical_key not in _NOUN_NAMES:
+            return False
+        before = i > self.start and any(r in _NOUN_BEFORE for r in proclitic_readings(self.keys[i - 1]))
+        return before or (i + 1 < self.end and self.keys[i + 1] in _NOUN_AFTER)
 
     def _same_person(self, j: int, entry: GazetteerEntry | None) -> int:
         """Past a listed person, what still names them: the lineage (سلمان بن عبدالعزيز آل سعود is one

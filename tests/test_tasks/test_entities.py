@@ -455,3 +455,21 @@ def test_the_wider_lists_name_places_clubs_companies_and_first_names(text, expec
 )
 def test_place_and_club_names_that_are_everyday_words_or_surnames_are_left_out(text, expected):
     assert [(t, key) for t, _, key in entities(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("نفى المسؤول هذا الخبر جملة", []),  # a demonstrative: "this news"
+        ("لم يكن لهذا الخبر أي أساس", []),
+        ("حتى كتابة الخبر لم يرد", []),  # the complement of a noun of reporting
+        ("وكان الخبر المنشور خاطئا", []),  # a masculine adjective or relative: a city is feminine
+        ("انتشر الخبر الذي نشرته الصحيفة", []),
+        ("في محافظة الخبر اليوم", [("LOC", "الخبر")]),
+        ("الواجهة البحرية بالخبر مساء", [("LOC", "الخبر")]),
+        ("من الدمام والخبر وحتى الجبيل", [("LOC", "الدمام"), ("LOC", "الخبر"), ("LOC", "الجبيل")]),
+    ],
+)
+def test_khobar_is_not_the_news(text, expected):
+    """الخبر is the city of Khobar and the noun "the news"; where the words around it say noun, it is no place."""
+    assert [(t, key) for t, _, key in entities(text)] == expected
