@@ -3,12 +3,14 @@
 Run: make bench   (or .venv/bin/python bench/pipeline_bench.py [--sizes 5000,20000,50000] [--workers 2]
      [--repeat N] [--keep DIR] [--no-crf] [--only-dask])
 
-For each N it builds the corpus (bench/corpus.py), runs the plain single-process loop
-(bench/naive_loop.py) and `khabar run` as a user would (CLI start to exit, the temporary Prefect
-server included, the Prefect home warmed once beforehand), samples the memory of khabar's whole
-process tree, then reruns khabar with nothing new. Then: the same run against a running Prefect
-server, on a Dask LocalCluster against the process pool, the CRF backend against the gazetteer,
-a 30 MB article on a single line, and where one worker's time goes. Prints markdown for README.
+For each N it builds the corpus (bench/corpus.py), runs the two single-process loops of
+bench/naive_loop.py (the plain loop the targets are set against, and the same-work loop doing a
+shard's work: sentences, offsets, gazetteer entities, four tables) and `khabar run` as a user would
+(CLI start to exit, the temporary Prefect server included, the Prefect home warmed once
+beforehand), samples the memory of khabar's whole process tree, then reruns khabar with nothing new.
+Then: the same run against a running Prefect server, on a Dask LocalCluster against the process
+pool, the CRF backend against the gazetteer, a 30 MB article on a single line, and where one
+worker's time goes. Prints markdown for README.
 """
 
 from __future__ import annotations
@@ -104,9 +106,10 @@ def khabar_run(raw: Path, out: Path, workers: int, env: dict[str, str], *extra: 
     return measured, {k: float(v) for k, v in found.groupdict().items()}
 
 
-def loop_run(raw: Path, out: Path, env: dict[str, str]) -> tuple[Measured, int, int]:
-    measured = measure([sys.executable, str(REPO / "bench" / "naive_loop.py"), str(raw), str(out)], env)
-    docs, _, tokens = measured.output.split()
+def loop_run(raw: Path, out: Path, env: dict[str, str], *extra: str) -> tuple[Measured, int, int]:
+    """bench/naive_loop.py: the plain loop, or with --same-work the loop doing a shard's work."""
+    measured = measure([sys.executable, str(REPO / "bench" / "naive_loop.py"), str(raw), str(out), *extra], env)
+    docs, _, tokens, _ = measured.output.split()
     return measured, int(docs), int(tokens)
 
 
@@ -118,40 +121,45 @@ def fresh(work: Path, name: str) -> Path:
 def size_table(
     n: int, raw: Path, work: Path, workers: int, env: dict[str, str], repeat: int = 1
 ) -> tuple[list[str], float]:
-    """One size: the loop and khabar, alternated `repeat` times, each the fastest of its runs (this shared
-    machine's timings vary by 10 to 20% from run to run); then a rerun of khabar's last output."""
+    """One size: the two loops and khabar, alternated `repeat` times, each the fastest of its runs (this
+    shared machine's timings vary by 10 to 20% from run to run); then a rerun of khabar's last output."""
     mb = corpus_bytes(raw) / 1e6
-    loops, runs = [], []
+    loops, same_work_loops, runs = [], [], []
     for _ in range(repeat):
         loops.append(loop_run(raw, fresh(work, f"loop-{n}"), env))
+        same_work_loops.append(loop_run(raw, fresh(work, f"same-work-loop-{n}"), env, "--same-work"))
         out = fresh(work, f"khabar-{n}")
         runs.append(khabar_run(raw, out, workers, env))
     loop, loop_docs, _ = min(loops, key=lambda found: found[0].seconds)
+    same, same_docs, same_tokens = min(same_work_loops, key=lambda found: found[0].seconds)
     first, s = min(runs, key=lambda found: found[0].seconds)
     noop, _ = khabar_run(raw, out, workers, env)
     shard_wall = s["shard"] / s["workers"]  # the workers' time inside shards, per worker
     orchestration = first.seconds - shard_wall
     khabar_rate, loop_rate = s["docs"] / first.seconds, loop_docs / loop.seconds
+    same_rate = same_docs / same.seconds
     rows = [
         f"#### {n:,} articles ({mb:.0f} MB), {workers} workers\n",
-        "| measure | khabar run | plain loop |",
-        "|---|---|---|",
-        f"| wall, process start to exit | {first.seconds:.1f} s | {loop.seconds:.1f} s |",
-        f"| documents/s | {khabar_rate:,.0f} | {loop_rate:,.0f} |",
-        f"| MB/s | {mb / first.seconds:.2f} | {mb / loop.seconds:.2f} |",
-        f"| tokens/s | {s['tokens'] / first.seconds:,.0f} | |",
+        "| measure | khabar run | plain loop | same-work loop |",
+        "|---|---|---|---|",
+        f"| wall, process start to exit | {first.seconds:.1f} s | {loop.seconds:.1f} s | {same.seconds:.1f} s |",
+        f"| documents/s | {khabar_rate:,.0f} | {loop_rate:,.0f} | {same_rate:,.0f} |",
+        f"| MB/s | {mb / first.seconds:.2f} | {mb / loop.seconds:.2f} | {mb / same.seconds:.2f} |",
+        f"| tokens/s | {s['tokens'] / first.seconds:,.0f} | | {same_tokens / same.seconds:,.0f} |",
         f"| start-up (process start to the run's start: folder locked, shards planned and started) "
-        f"| {s['startup']:.1f} s | |",
-        f"| shard work, per worker | {shard_wall:.1f} s ({shard_wall / first.seconds:.0%}) | |",
+        f"| {s['startup']:.1f} s | | |",
+        f"| shard work, per worker | {shard_wall:.1f} s ({shard_wall / first.seconds:.0%}) | | |",
         f"| orchestration (wall time outside shard work, per worker) | {orchestration:.1f} s "
-        f"({orchestration / first.seconds:.0%}) | |",
+        f"({orchestration / first.seconds:.0%}) | | |",
         *cpu_rows(first),
-        f"| peak memory, whole process tree | {first.peak_rss_mb:,.0f} MB | {loop.peak_rss_mb:,.0f} MB |",
+        f"| peak memory, whole process tree | {first.peak_rss_mb:,.0f} MB | {loop.peak_rss_mb:,.0f} MB "
+        f"| {same.peak_rss_mb:,.0f} MB |",
         "| peak memory, each part at its own peak | "
         + ", ".join(f"{role} {mb:,.0f} MB" for role, mb in sorted(first.peak_rss_by_role_mb.items()))
-        + " | |",
-        f"| rerun with nothing new, wall | {noop.seconds:.1f} s | |",
-        f"| **khabar / loop, documents/s** | **{khabar_rate / loop_rate:.2f}x** | |",
+        + " | | |",
+        f"| rerun with nothing new, wall | {noop.seconds:.1f} s | | |",
+        f"| **khabar / plain loop, documents/s** | **{khabar_rate / loop_rate:.2f}x** | | |",
+        f"| **khabar / same-work loop, documents/s** | **{khabar_rate / same_rate:.2f}x** | | |",
         "",
     ]
     return rows, first.peak_rss_mb
@@ -162,8 +170,9 @@ def cpu_rows(run: Measured) -> list[str]:
     commits), the Prefect server; the last two are orchestration's share of the machine."""
     total = sum(run.cpu_s.values())
     outside = total - run.cpu_s.get("workers", 0.0)
-    rows = [f"| CPU, {role} | {run.cpu_s.get(role, 0.0):.1f} s | |" for role in ("workers", "khabar", "prefect server")]
-    return [*rows, f"| CPU outside the workers, of all CPU | {outside:.1f} s ({outside / total:.0%}) | |"]
+    roles = ("workers", "khabar", "prefect server")
+    rows = [f"| CPU, {role} | {run.cpu_s.get(role, 0.0):.1f} s | | |" for role in roles]
+    return [*rows, f"| CPU outside the workers, of all CPU | {outside:.1f} s ({outside / total:.0%}) | | |"]
 
 
 def crf_rows(raw: Path, work: Path, workers: int, env: dict[str, str], gazetteer_rate: float) -> list[str]:
