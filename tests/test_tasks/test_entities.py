@@ -435,6 +435,8 @@ def test_sentence_ranges_group_a_documents_tokens_by_sentence():
         ("أعلنت جبهة البوليساريو رفضها", [("ORG", "جبهه البوليساريو")]),
         ("احتفل المسلمون بعيد الفطر", [("MISC", "عيد الفطر")]),
         ("وقع اتفاق أوسلو", [("LOC", "اوسلو")]),  # a treaty named after a place: the place, as ANERcorp tags it
+        ("أدى الصلاة في بيت الله الحرام", [("MISC", "المسجد الحرام")]),  # a holy site, not MISC الله
+        ("زار المسجد الأقصى المبارك", [("MISC", "المسجد الاقصي")]),  # the honorific is not part of the name
     ],
 )
 def test_the_wider_lists_name_places_clubs_companies_and_first_names(text, expected):
@@ -451,6 +453,7 @@ def test_the_wider_lists_name_places_clubs_companies_and_first_names(text, expec
         ("التقى جون بولتون بالوزير", [("PERS", "جون بولتون")]),  # not the Bolton club
         ("لولا الدعم لما نجح المشروع", []),  # "were it not for": not Lula da Silva
         ("فتح الباب أمام الجميع", []),  # "opened": only حركة فتح is the movement
+        ("بلغ الحد الأقصى للسرعة", []),  # "the maximum": a bare الأقصى is not the mosque
     ],
 )
 def test_place_and_club_names_that_are_everyday_words_or_surnames_are_left_out(text, expected):
