@@ -97,15 +97,20 @@ def cross_validation(work: Path, gold: list, unlabelled: list[list[str]], folds:
 
     bounds = [len(gold) * k // folds for k in range(folds + 1)]
     gazetteer, crf, seen = [], [], []
+    per_type: dict[str, list[dict[str, dict[str, float]]]] = {"gazetteer": [], "crf": []}
     for k in range(folds):
         held, rest = gold[bounds[k] : bounds[k + 1]], gold[: bounds[k]] + gold[bounds[k + 1] :]
         known = set(gold_mentions(rest))
         mentions = gold_mentions(held)
         seen.append(sum(m in known for m in mentions) / len(mentions))
-        gazetteer.append(evaluate(load_extractor("gazetteer"), held).micro["f1"])
+        scores = evaluate(load_extractor("gazetteer"), held)
+        gazetteer.append(scores.micro["f1"])
+        per_type["gazetteer"].append(scores.per_type)
         model = work / f"fold-{k}.crf"
         train(rest, model, unlabelled=unlabelled)
-        crf.append(evaluate(CRFExtractor(model), held).micro["f1"])
+        scores = evaluate(CRFExtractor(model), held)
+        crf.append(scores.micro["f1"])
+        per_type["crf"].append(scores.per_type)
 
     def row(name: str, scores: list[float]) -> str:
         each = " · ".join(f"{f:.3f}" for f in scores)
@@ -120,7 +125,27 @@ def cross_validation(work: Path, gold: list, unlabelled: list[list[str]], folds:
         row("gazetteer", gazetteer),
         row("crf", crf),
         row("gold mentions also found in the other blocks (share)", seen),
+        "",
+        "Per type, the mean over the blocks (and the lowest block's F1):",
+        "",
+        "| backend | type | precision | recall | F1 | min F1 |",
+        "|---|---|---|---|---|---|",
+        *type_rows(per_type),
     ]
+
+
+def type_rows(per_type: dict[str, list[dict[str, dict[str, float]]]]) -> list[str]:
+    """One row per backend and entity type: precision, recall and F1 averaged over the blocks."""
+    rows = []
+    for backend, blocks in per_type.items():
+        for kind in sorted({k for block in blocks for k in block}):
+            found = [block.get(kind, {"precision": 0.0, "recall": 0.0, "f1": 0.0}) for block in blocks]
+            mean = {m: sum(f[m] for f in found) / len(found) for m in ("precision", "recall", "f1")}
+            rows.append(
+                f"| {backend} | {kind} | {mean['precision']:.3f} | {mean['recall']:.3f} | **{mean['f1']:.3f}** "
+                f"| {min(f['f1'] for f in found):.3f} |"
+            )
+    return rows
 
 
 def gold_mentions(sentences) -> list[tuple[str, str]]:
