@@ -26,7 +26,6 @@ _SON_OF = frozenset({"بن", "ابن", "بنت"})  # son of, daughter of
 # Titles of people who are not royals (match keys): before a listed royal's given names, someone else.
 _PROFESSIONAL_TITLES = frozenset({"الدكتور", "الدكتوره", "د.", "المهندس", "المهندسه", "الاستاذ", "الاستاذه"})
 _LINEAGE = _SON_OF | {"ال"}  # and family of (آل)
-# Function words that keys make into given names by dropping the hamza: بأن (بان), لأن, كأن, وبأن.
 # A listed place that is also a common noun: الخبر is the city of Khobar and "the news". It is the noun
 # where the words around it say so: a demonstrative before it (هذا الخبر، لهذا الخبر), a noun of reporting
 # whose complement it is (نص الخبر، رابط الخبر), or a masculine relative or adjective after it (الخبر الذي،
@@ -39,6 +38,7 @@ _NOUN_BEFORE = frozenset(
 _NOUN_AFTER = frozenset(
     match_key(w) for w in ("الذي", "المنشور", "المفجع", "السار", "العاجل", "التالي", "المتداول", "الصحفي")
 )
+# Function words that keys make into given names by dropping the hamza: بأن (بان), لأن, كأن, وبأن.
 _HAMZA_FUNCTION_WORD = re.compile(
     "[وف]?[بلك][\u0623\u0625][\u064b-\u0652]*ن[\u064b-\u0652]*(?:ه|ها|هم|هما|هن|ك|كم|ي|نا|ني)?[\u064b-\u0652]*"
 )
