@@ -11,6 +11,8 @@ from flows.nightly import run_nightly
 from flows.settings import Settings
 from flows.summary import RunSummary
 
+RUN_COLUMNS = ("run_id", "processed_at", "fingerprint")  # a row's columns that are the run's, not the content's
+
 
 def run_pipeline(raw: Path, out: Path, **settings) -> RunSummary:
     return run_nightly(Settings(raw_dir=raw, out_dir=out, **{"workers": 1, "shard_retry_delay_s": 0, **settings}))

@@ -9,14 +9,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from fixtures.make_sample_corpus import write_corpus
-from pipeline import read_all
+from pipeline import RUN_COLUMNS, read_all
 
 from schemas import DOCUMENT_TABLES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from naive_loop import plain_loop, same_work_loop
-
-RUN_COLUMNS = ("run_id", "processed_at", "fingerprint")  # the run's, not the content's
 
 
 def _rows(table) -> list[tuple]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from fixtures.bad_inputs import write_bad_inputs
 from fixtures.make_sample_corpus import write_corpus
+from pipeline import RUN_COLUMNS
 
 from schemas import DOCUMENT_TABLES
 from tasks.documents import content_hash
@@ -25,7 +26,6 @@ from tasks.shards import ShardSpec, process_shard
 from tasks.storage import read_parts
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "rows"
-RUN_COLUMNS = ("run_id", "processed_at", "fingerprint")  # the run's, not the content's
 
 
 @pytest.fixture(scope="module")
