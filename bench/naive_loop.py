@@ -72,7 +72,7 @@ def plain_loop(raw: Path, out: Path) -> tuple[int, int, int]:
 def same_work_loop(raw: Path, out: Path) -> tuple[int, int, int]:
     from datetime import UTC, datetime
 
-    from tasks.documents import Document, process_document
+    from tasks.documents import Document, content_hash, doc_id_for, process_document
     from tasks.entities import load_extractor
     from tasks.quarantine import QuarantineError
     from tasks.shards import shard_tables
@@ -90,13 +90,15 @@ def same_work_loop(raw: Path, out: Path) -> tuple[int, int, int]:
         docs = []
 
     for path in sorted(raw.rglob("*.txt")):
+        data = path.read_bytes()
+        doc_id = doc_id_for(content_hash(data))
+        if doc_id in seen:
+            continue
+        seen.add(doc_id)
         try:
-            doc = process_document(path.relative_to(raw).as_posix(), path.read_bytes(), extractor)
+            doc = process_document(path.relative_to(raw).as_posix(), data, extractor)
         except QuarantineError:
             continue
-        if doc.doc_id in seen:
-            continue
-        seen.add(doc.doc_id)
         docs.append(doc)
         n_docs += 1
         n_tokens += len(doc.tokens)
