@@ -196,13 +196,15 @@ def train(
     c1: float = 0.1,
     c2: float = 0.01,
     max_iterations: int = 150,
+    clusters: dict[str, tuple[int, ...]] | None = None,
 ) -> TrainingReport:
-    """Learn word clusters (gold words plus unlabelled sentences), train the CRF, write one model file."""
+    """Learn word clusters (gold words plus unlabelled sentences) unless given, train the CRF, write one model file."""
     started = time.perf_counter()
     unlabelled = [list(s) for s in unlabelled]
-    keyed = [[match_key(w) for w in s.words] for s in gold] + [[match_key(w) for w in s] for s in unlabelled]
+    keyed = keyed_sentences(gold, unlabelled)
     counts = Counter(w for s in keyed for w in s)
-    clusters = learn_clusters(keyed)
+    if clusters is None:
+        clusters = learn_clusters(keyed)
     featurizer = Featurizer(GazetteerExtractor.from_resources(), clusters)
     trainer = pycrfsuite.Trainer(verbose=False)
     for sentence in gold:
@@ -238,6 +240,11 @@ def train(
         seconds=time.perf_counter() - started,
         model_hash=file_hash(out),
     )
+
+
+def keyed_sentences(gold: Sequence[LabelledSentence], unlabelled: Sequence[Sequence[str]]) -> list[list[str]]:
+    """The match keys of the gold and unlabelled sentences' words: what word clusters and vectors learn from."""
+    return [[match_key(w) for w in s.words] for s in gold] + [[match_key(w) for w in s] for s in unlabelled]
 
 
 def file_hash(path: str | Path) -> str:
