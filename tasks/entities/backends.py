@@ -114,6 +114,54 @@ CRF = Backend(
 )
 
 
+# bilstm: a BiLSTM-CRF decoded with a CRF, both in one model file from `khabar ner train --backend bilstm`.
+
+
+def _bilstm_check(config: NerConfig) -> NerConfig:
+    from tasks.entities import bilstm, crf
+
+    if not config.model:
+        raise _fail(
+            "the bilstm backend needs a model file: --ner-model MODEL "
+            "(train one with `khabar ner train --backend bilstm`)"
+        )
+    config = _crf_check(config)
+    try:
+        bilstm.model_meta(config.model or "")
+    except crf.ModelFileError as exc:
+        raise _fail(str(exc)) from None
+    return config
+
+
+def _bilstm_version() -> str:
+    from tasks.entities import bilstm
+
+    return bilstm.version()
+
+
+def _bilstm_available(config: NerConfig) -> bool:
+    from tasks.entities import bilstm
+
+    return config.model is not None and bilstm.is_bilstm_model(config.model)
+
+
+def _bilstm_load(config: NerConfig) -> EntityExtractor:
+    from tasks.entities.bilstm import BiLSTMExtractor
+
+    return BiLSTMExtractor(config.model or "", threads=config.threads)
+
+
+BILSTM = Backend(
+    name="bilstm",
+    reads_model=True,
+    available=_bilstm_available,
+    check=_bilstm_check,
+    code_version=_bilstm_version,
+    model_hash=_crf_hash,  # the same inputs: the model file and the packaged lists its CRF features read
+    load=_bilstm_load,
+)
+
+
 # camel: the CAMeL Tools NER model (AraBERT), installed where camel-tools keeps its data.
 
 
@@ -163,9 +211,9 @@ CAMEL = Backend(
 )
 
 
-BACKENDS: dict[str, Backend] = {b.name: b for b in (GAZETTEER, CRF, CAMEL)}
+BACKENDS: dict[str, Backend] = {b.name: b for b in (GAZETTEER, CRF, BILSTM, CAMEL)}
 AUTO = "auto"
-AUTO_ORDER = ("camel", "crf", "gazetteer")  # auto takes the first that is available
+AUTO_ORDER = ("camel", "bilstm", "crf", "gazetteer")  # auto takes the first that is available
 CHOICES = (*BACKENDS, AUTO)
 
 

@@ -236,7 +236,7 @@ def crf_model(tmp_path_factory) -> tuple[Path, Path]:
         app, ["ner", "train", "--conll", str(conll), "--model", str(folder / "m.crf"), "--max-iterations", "40"]
     )
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("trained on 120 sentences")
+    assert result.output.startswith("trained crf on 120 sentences")
     return conll, folder / "m.crf"
 
 
@@ -257,6 +257,20 @@ def test_ner_evaluate_table_for_the_gazetteer(crf_model):
     assert result.exit_code == 0 and "micro" in result.output and "words/s" in result.output
 
 
+def test_ner_train_bilstm_writes_a_model_that_auto_chooses(crf_model, tmp_path):
+    conll, _ = crf_model
+    model = tmp_path / "m.bilstm"
+    args = ["ner", "train", "--conll", str(conll), "--model", str(model), "--backend", "bilstm"]
+    result = runner.invoke(app, [*args, "--epochs", "1", "--max-iterations", "20"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("trained bilstm on 120 sentences")
+    args = ["ner", "evaluate", "--gold", str(conll), "--ner", "auto", "--ner-model", str(model), "--format", "json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output)
+    assert scores["backend"].startswith("bilstm ") and scores["micro"]["f1"] > 0.9
+
+
 def test_ner_tag_prints_entities_with_offsets():
     result = runner.invoke(app, ["ner", "tag", "زار وزير الخارجية سيرغي لافروف موسكو", "--format", "csv"])
     assert result.exit_code == 0
@@ -273,6 +287,7 @@ def test_ner_tag_prints_entities_with_offsets():
         (["ner", "evaluate", "--gold", "/nonexistent.conll"], "Error: no CoNLL file at /nonexistent.conll"),
         (["ner", "tag", "نص", "--ner", "crf"], "Error: the crf backend needs a model file"),
         (["ner", "tag", "نص", "--ner", "bert"], "Error: unknown NER backend 'bert'"),
+        (["ner", "tag", "نص", "--ner", "bilstm"], "Error: the bilstm backend needs a model file"),
     ],
 )
 def test_ner_errors_are_one_sentence(args, message):
@@ -326,16 +341,20 @@ def test_run_with_a_crf_model_of_other_features_fails_before_any_work(tmp_path, 
     assert not (tmp_path / "out").exists()
 
 
-def test_run_with_the_crf_backend_records_it_on_every_entity(tmp_path, crf_model, prefect_api_url):
+@pytest.mark.parametrize("backend", ["crf", "bilstm"])
+def test_run_with_a_trained_backend_records_it_on_every_entity(
+    tmp_path, crf_model, bilstm_model, prefect_api_url, backend
+):
     from fixtures.make_sample_corpus import write_corpus
     from pipeline import read_all, run_pipeline
 
-    _, model = crf_model
+    model = {"crf": crf_model[1], "bilstm": bilstm_model}[backend]
     write_corpus(tmp_path / "raw")
-    summary = run_pipeline(tmp_path / "raw", tmp_path / "out", ner="crf", ner_model=model)
+    summary = run_pipeline(tmp_path / "raw", tmp_path / "out", ner=backend, ner_model=model)
     assert summary.docs_new == 12
     entities = read_all(tmp_path / "out", "entities")
-    assert set(entities.column("extractor").to_pylist()) == {"crf"}
+    assert set(entities.column("extractor").to_pylist()) == {backend}
+    assert entities.num_rows > 0
     import hashlib
 
     digest = hashlib.sha256(model.read_bytes()).hexdigest()
