@@ -1,7 +1,7 @@
 """Entity extraction figures: quality on a dev split of the shared ANERcorp training file, speed of each
 backend, and the camel batched predictor against camel-tools' NERecognizer.predict.
 
-Run: .venv/bin/python bench/ner_bench.py [--camel-sentences N] [--skip-camel] [--folds K]
+Run: .venv/bin/python bench/ner_bench.py [--camel-sentences N] [--skip-camel] [--folds K] (about 35 minutes)
 Needs ../shared/data/anercorp/train.conll and ../shared/data/saudinewsnet (never committed); writes
 nothing into the project. The dev split is the last 10% of the training file's sentences; the CRF
 is trained on the first 90% (and, for the timing of a full model, on all of it).
@@ -85,46 +85,70 @@ def quality_and_speed(work: Path, gold: list, unlabelled: list[list[str]]) -> li
     return rows
 
 
+def train_fold(work: Path, gold: list, unlabelled: list[list[str]], bounds: list[int], k: int) -> tuple[Path, float]:
+    """The bilstm model (a CRF inside) trained on every block but block k, on one thread: (file, seconds)."""
+    from tasks.entities.bilstm import train
+
+    rest = gold[: bounds[k]] + gold[bounds[k + 1] :]
+    report = train(rest, work / f"fold-{k}.bilstm", unlabelled=unlabelled, threads=1)
+    return report.path, report.seconds
+
+
 def cross_validation(work: Path, gold: list, unlabelled: list[list[str]], folds: int) -> list[str]:
-    """Micro-F1 of both backends on each of `folds` consecutive blocks, the CRF trained on the rest.
+    """Micro-F1 of each backend on each of `folds` consecutive blocks, the trainable ones trained on the rest.
 
     One dev split says little on its own: ANERcorp's blocks differ in how many of their names occur
-    elsewhere in the file, and micro-F1 moves with that far more than with a change of features.
+    elsewhere in the file, and micro-F1 moves with that far more than with a change of features. The
+    folds are trained two at a time, one thread each; the crf row is the CRF inside each bilstm model
+    (the same CRF `khabar ner train --backend crf` would write from that data).
     """
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
+
+    import torch
+
     from tasks.entities import load_extractor
-    from tasks.entities.crf import CRFExtractor, train
+    from tasks.entities.bilstm import BiLSTMExtractor
+    from tasks.entities.crf import CRFExtractor
     from tasks.entities.evaluate import evaluate
 
     bounds = [len(gold) * k // folds for k in range(folds + 1)]
-    gazetteer, crf, seen = [], [], []
-    per_type: dict[str, list[dict[str, dict[str, float]]]] = {"gazetteer": [], "crf": []}
-    for k in range(folds):
+    with ProcessPoolExecutor(2) as pool:
+        trained = list(pool.map(partial(train_fold, work, gold, unlabelled, bounds), range(folds)))
+    torch.set_num_threads(1)
+    f1: dict[str, list[float]] = {"gazetteer": [], "crf": [], "bilstm": []}
+    per_type: dict[str, list[dict[str, dict[str, float]]]] = {name: [] for name in f1}
+    seen, bilstm_words_s = [], []
+    for k, (model, _) in enumerate(trained):
         held, rest = gold[bounds[k] : bounds[k + 1]], gold[: bounds[k]] + gold[bounds[k + 1] :]
         known = set(gold_mentions(rest))
         mentions = gold_mentions(held)
         seen.append(sum(m in known for m in mentions) / len(mentions))
-        scores = evaluate(load_extractor("gazetteer"), held)
-        gazetteer.append(scores.micro["f1"])
-        per_type["gazetteer"].append(scores.per_type)
-        model = work / f"fold-{k}.crf"
-        train(rest, model, unlabelled=unlabelled)
-        scores = evaluate(CRFExtractor(model), held)
-        crf.append(scores.micro["f1"])
-        per_type["crf"].append(scores.per_type)
+        extractors = {"gazetteer": load_extractor("gazetteer"), "crf": CRFExtractor(model)}
+        extractors["bilstm"] = BiLSTMExtractor(model)
+        for name, extractor in extractors.items():
+            scores = evaluate(extractor, held)
+            f1[name].append(scores.micro["f1"])
+            per_type[name].append(scores.per_type)
+            if name == "bilstm":
+                bilstm_words_s.append(scores.n_tokens / scores.seconds)
 
     def row(name: str, scores: list[float]) -> str:
         each = " · ".join(f"{f:.3f}" for f in scores)
         return f"| {name} | **{sum(scores) / len(scores):.3f}** | {min(scores):.3f} | {max(scores):.3f} | {each} |"
 
+    seconds = [s for _, s in trained]
     return [
-        f"{folds}-fold cross-validation over consecutive blocks of the same file (micro F1; the CRF "
-        f"trained on the other {folds - 1} blocks each time):",
+        f"{folds}-fold cross-validation over consecutive blocks of the same file (micro F1; the trainable "
+        f"backends trained on the other {folds - 1} blocks each time):",
         "",
         "| backend | mean | min | max | per block, in file order |",
         "|---|---|---|---|---|",
-        row("gazetteer", gazetteer),
-        row("crf", crf),
+        *(row(name, scores) for name, scores in f1.items()),
         row("gold mentions also found in the other blocks (share)", seen),
+        "",
+        f"bilstm (its CRF included), one thread: trained in {min(seconds) / 60:.1f} to {max(seconds) / 60:.1f} min "
+        f"per fold; tags {min(bilstm_words_s):,.0f} to {max(bilstm_words_s):,.0f} words/s.",
         "",
         "Per type, the mean over the blocks (and the lowest block's F1):",
         "",

@@ -80,10 +80,11 @@ def test_every_entity_backend_is_linear(backend, crf_model, bilstm_model, tiny_c
         backend
     ]
     extractor = load_extractor(NerConfig(backend=backend, model=model))
-    # BERT on CPU: a smaller start; the gazetteer, about 0.1 s a LINE: a larger one and more repeats,
+    # The gazetteer, about 0.1 s a LINE: a larger start and more repeats,
     # so that a tenth of a second's noise does not decide (it once read 2.7x, and 2.52x in a CI run of
     # 2026-11-30 where the same code reads 1.9x to 2.5x: the best of 9 runs, not 5)
-    text = {"camel": LINE[: len(LINE) // 4], "crf": LINE, "bilstm": LINE, "gazetteer": LINE * 2}[backend]
+    quarter = LINE[: len(LINE) // 4]  # the networks (BERT, the BiLSTM) on CPU: a smaller start
+    text = {"camel": quarter, "crf": LINE, "bilstm": quarter, "gazetteer": LINE * 2}[backend]
     small, large = tokens_of(text), tokens_of(text * SPAN)
     ratio = growth(extractor.extract, small, large, repeats=9 if backend == "gazetteer" else 3)
     assert ratio < 2.5, f"{backend}: each doubling of the tokens took {ratio:.1f}x the time"
