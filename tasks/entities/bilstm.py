@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from tasks.entities import Mention
-from tasks.entities.bio import LabelledSentence, spans_from_labels, tokens_of_sentences
+from tasks.entities.bio import LabelledSentence, tokens_of_sentences
 from tasks.entities.crf import CRFExtractor, ModelFileError, features_version, file_hash, keyed_sentences
 from tasks.entities.crf import train as train_crf
 from tasks.entities.keys import proclitic_readings
@@ -340,11 +340,5 @@ class BiLSTMExtractor:
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
         if not tokens:
             return []
-        bounds = [(a, b) for a, b in sentence_ranges(tokens)]
-        labelled = self.chain.viterbi(self.scores([tokens[a:b] for a, b in bounds]))
-        mentions: list[Mention] = []
-        for (start, _), labels in zip(bounds, labelled, strict=True):
-            for type_, a, b in spans_from_labels(labels):
-                keys = [t.key for t in tokens[start + a : start + b]]
-                mentions.append(Mention(type_, start + a, start + b, self.crf.canonical(keys)))
-        return mentions
+        bounds = list(sentence_ranges(tokens))
+        return self.crf.mentions(tokens, bounds, self.chain.viterbi(self.scores([tokens[a:b] for a, b in bounds])))

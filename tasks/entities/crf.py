@@ -332,7 +332,12 @@ class CRFExtractor:
         if not tokens:
             return []
         bounds = list(sentence_ranges(tokens))
-        labelled = self.chain.viterbi([self.state_scores(tokens[a:b]) for a, b in bounds])
+        return self.mentions(tokens, bounds, self.chain.viterbi([self.state_scores(tokens[a:b]) for a, b in bounds]))
+
+    def mentions(
+        self, tokens: Sequence[Token], bounds: Sequence[tuple[int, int]], labelled: Sequence[Sequence[str]]
+    ) -> list[Mention]:
+        """A document's mentions from its sentences' labels (sentence i is tokens[bounds[i][0]:bounds[i][1]])."""
         mentions: list[Mention] = []
         for (start, _), labels in zip(bounds, labelled, strict=True):
             for type_, a, b in spans_from_labels(labels):
