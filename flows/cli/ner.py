@@ -50,7 +50,7 @@ def ner_train(
         typer.Option(
             "--backend",
             help="crf: a CRF (a minute or two); bilstm: the same CRF and a BiLSTM-CRF beside it, decoded together "
-            "(better entities, about 8 minutes on 2 cores for ANERcorp's 150,000 tokens)",
+            "(micro-F1 0.765 against 0.759 over ANERcorp's 5 blocks; 5 minutes on 2 cores for its 125,000 tokens)",
         ),
     ] = TrainableBackend.crf,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="The BiLSTM's passes over the data (bilstm)")] = 8,
@@ -58,7 +58,8 @@ def ner_train(
     """Train the `crf` or `bilstm` backend on a CoNLL/IOB2 corpus (word clusters and vectors come from the
     corpus and --unlabelled).
 
-    Example: `khabar ner train --conll train.conll --unlabelled data/raw --model models/ner.crf`
+    Example: `khabar ner train --conll train.conll --unlabelled data/raw --model models/ner.crf`, or
+    `--backend bilstm --model models/ner.bilstm`
     """
     from tasks.corpus import unlabelled_sentences
     from tasks.entities import bilstm, crf
