@@ -90,12 +90,12 @@ def make_raw(root: Path, files: dict[str, bytes | str]) -> Path:
 @pytest.fixture(scope="session")
 def bilstm_model(tmp_path_factory) -> Path:
     """A bilstm model trained on the sample CoNLL sentences (a few epochs: seconds, not a useful model)."""
-    from fixtures.conll_sample import write_conll
+    from fixtures.conll_sample import UNLABELLED, write_conll
 
     from tasks.entities.bilstm import train
     from tasks.entities.bio import read_conll
 
     folder = tmp_path_factory.mktemp("bilstm")
     gold = read_conll(write_conll(folder / "train.conll"))
-    train(gold, folder / "ner.bilstm", unlabelled=[["زار", "الوفد", "القاهرة", "أمس"]] * 5, epochs=3, crf_iterations=60)
+    train(gold, folder / "ner.bilstm", unlabelled=UNLABELLED, epochs=3, crf_iterations=60)
     return folder / "ner.bilstm"

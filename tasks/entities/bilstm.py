@@ -15,7 +15,6 @@ A model file is a CRF model file (tasks.entities.crf) with the network's members
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import random
@@ -164,9 +163,12 @@ class Encoder:
                 return row + 1
         return 0
 
-    def encode(self, tokens: Sequence[Token]) -> Encoded:
+    def encode(self, tokens: Sequence[Token], features: Sequence[Sequence[str]] | None = None) -> Encoded:
+        """The sentence encoded; `features`: its CRF feature strings, when already built."""
         index = self.features
-        feature_ids = [[index[f] for f in feats if f in index] or [0] for feats in self.crf.featurizer.sentence(tokens)]
+        if features is None:
+            features = self.crf.featurizer.sentence(tokens)
+        feature_ids = [[index[f] for f in feats if f in index] or [0] for feats in features]
         chars = [[self.chars.get(c, 1) for c in t.key[:MAX_WORD_CHARS]] or [1] for t in tokens]
         return Encoded(feature_ids, chars, [self.word_row(t.key) for t in tokens])
 
@@ -201,15 +203,16 @@ def train(
     train_crf(gold, tmp_out, unlabelled=unlabelled, clusters=clusters, max_iterations=crf_iterations)
     crf = CRFExtractor(tmp_out)
     tokens = [tokens_of_sentences([s.words])[1] for s in gold]
-    feature_counts = Counter(f for t in tokens for feats in crf.featurizer.sentence(t) for f in feats)
+    sentence_features = [crf.featurizer.sentence(t) for t in tokens]  # built once: counted, then encoded
+    feature_counts = Counter(f for sentence in sentence_features for feats in sentence for f in feats)
     char_counts = Counter(c for t in tokens for token in t for c in token.key[:MAX_WORD_CHARS])
     features = {f: i + 1 for i, f in enumerate(sorted(f for f, n in feature_counts.items() if n >= 2))}
     chars = {c: i + 2 for i, c in enumerate(sorted(c for c, n in char_counts.items() if n >= 2))}  # 1: unknown
     labels = list(crf.chain.labels)
     encoder = Encoder(crf, features, chars, {w: i for i, w in enumerate(vocab)})
     data = [
-        (encoder.encode(t), torch.tensor([labels.index(y) for y in s.labels]))
-        for t, s in zip(tokens, gold, strict=True)
+        (encoder.encode(t, f), torch.tensor([labels.index(y) for y in s.labels]))
+        for t, f, s in zip(tokens, sentence_features, gold, strict=True)
     ]
     shape = Shape(len(features), len(chars), len(labels), vectors.shape[1])
     network = _network(shape, vectors)
@@ -303,7 +306,7 @@ class BiLSTMExtractor:
             vectors = np.load(io.BytesIO(z.read(_VECTORS)))
         if threads:
             torch.set_num_threads(threads)
-        self.model_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+        self.model_hash = self.crf.model_hash  # the same file, hashed once
         self.version = f"{version()}+{self.model_hash[:12]}"
         self.network = _network(Shape(**meta["shape"]), vectors)
         self.network.load_state_dict(state | {_FROZEN: self.network.state_dict()[_FROZEN]})

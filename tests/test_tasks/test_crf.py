@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fixtures.conll_sample import sentences, write_conll
+from fixtures.conll_sample import UNLABELLED, sentences, write_conll
 
 from tasks.entities import NerConfig, NerConfigError, load_extractor, resolve
 from tasks.entities.bio import (
@@ -21,7 +21,7 @@ from tasks.entities.evaluate import evaluate
 def model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("crf")
     gold = read_conll(write_conll(folder / "train.conll"))
-    unlabelled = [["زار", "الوفد", "القاهرة", "أمس"]] * 5
+    unlabelled = UNLABELLED
     report = train(gold, folder / "ner.crf", unlabelled=unlabelled, max_iterations=60)
     assert report.n_sentences == len(gold) == 120 and report.n_unlabelled_sentences == 5
     return folder / "ner.crf"
