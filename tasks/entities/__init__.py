@@ -52,8 +52,8 @@ class NerConfig:
 def resolve(config: NerConfig) -> NerConfig:
     """Turn `auto` into a concrete backend and check that the chosen one can load; fails fast and clearly.
 
-    auto = camel if its model is installed, else bilstm if the model file has a network, else crf if a model
-    file is configured, else gazetteer.
+    auto = camel if its model is installed (and --ner-model, if given, is its folder), else bilstm if the
+    model file has a network, else crf if a model file is configured, else gazetteer.
     """
     from tasks.entities.backends import AUTO, AUTO_ORDER, BACKENDS, CHOICES
 

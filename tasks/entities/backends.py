@@ -166,10 +166,13 @@ BILSTM = Backend(
 
 
 def _camel_available(config: NerConfig) -> bool:
+    """Its model installed, in the folder --ner-model names or the default one; never for a model file
+    (a crf or bilstm model), which camel cannot read."""
     from tasks.entities import camel
 
-    folder = config.model if config.model is not None and Path(config.model).is_dir() else None
-    return camel.model_installed(folder)
+    if config.model is not None and not Path(config.model).is_dir():
+        return False
+    return camel.model_installed(config.model)
 
 
 def _camel_check(config: NerConfig) -> NerConfig:
