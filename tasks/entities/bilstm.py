@@ -5,8 +5,7 @@ gazetteer matches and rules), the characters of its word (a convolution) and its
 from unlabelled news (tasks.entities.clusters), and a BiLSTM over the sentence gives each label a
 score. Its scores and transitions are added to the CRF's (a product of the two models), and one
 Viterbi decodes the sum: on ANERcorp's 5-block cross-validation the pair scores above the CRF alone
-on four blocks and equals it on the fifth; the network alone scored about what the CRF does
-(docs/entities.md).
+on every block; the network alone scored about what the CRF does (docs/entities.md).
 
 A model file is a CRF model file (tasks.entities.crf) with the network's members added, so the
 `crf` backend also reads it (its CRF half).
@@ -29,8 +28,15 @@ from typing import Any
 import numpy as np
 
 from tasks.entities import Mention
-from tasks.entities.bio import LabelledSentence, tokens_of_sentences
-from tasks.entities.crf import CRFExtractor, ModelFileError, features_version, file_hash, keyed_sentences
+from tasks.entities.bio import LabelledSentence
+from tasks.entities.crf import (
+    CRFExtractor,
+    ModelFileError,
+    features_version,
+    file_hash,
+    gold_features,
+    keyed_sentences,
+)
 from tasks.entities.crf import train as train_crf
 from tasks.entities.keys import proclitic_readings
 from tasks.segment import Token, sentence_ranges
@@ -163,11 +169,9 @@ class Encoder:
                 return row + 1
         return 0
 
-    def encode(self, tokens: Sequence[Token], features: Sequence[Sequence[str]] | None = None) -> Encoded:
-        """The sentence encoded; `features`: its CRF feature strings, when already built."""
+    def encode(self, tokens: Sequence[Token], features: Sequence[Sequence[str]]) -> Encoded:
+        """The sentence encoded; `features`: its CRF feature strings (featurizer.sentence)."""
         index = self.features
-        if features is None:
-            features = self.crf.featurizer.sentence(tokens)
         feature_ids = [[index[f] for f in feats if f in index] or [0] for feats in features]
         chars = [[self.chars.get(c, 1) for c in t.key[:MAX_WORD_CHARS]] or [1] for t in tokens]
         return Encoded(feature_ids, chars, [self.word_row(t.key) for t in tokens])
@@ -202,8 +206,7 @@ def train(
     tmp_out = out.with_name(f".tmp-{out.name}")
     train_crf(gold, tmp_out, unlabelled=unlabelled, clusters=clusters, max_iterations=crf_iterations)
     crf = CRFExtractor(tmp_out)
-    tokens = [tokens_of_sentences([s.words])[1] for s in gold]
-    sentence_features = [crf.featurizer.sentence(t) for t in tokens]  # built once: counted, then encoded
+    tokens, sentence_features = zip(*gold_features(crf.featurizer, gold), strict=True)  # counted, then encoded
     feature_counts = Counter(f for sentence in sentence_features for feats in sentence for f in feats)
     char_counts = Counter(c for t in tokens for token in t for c in token.key[:MAX_WORD_CHARS])
     features = {f: i + 1 for i, f in enumerate(sorted(f for f, n in feature_counts.items() if n >= 2))}
@@ -323,19 +326,23 @@ class BiLSTMExtractor:
         self.chain = dataclasses.replace(chain, transitions=transitions)
 
     def scores(self, sentences: Sequence[Sequence[Token]]) -> list[np.ndarray]:
-        """Each sentence's (tokens, labels) scores: the network's and the CRF's, with the network's start
-        and end transitions folded into the first and last rows (the chain's Viterbi has none)."""
+        """Each sentence's (tokens, labels) scores, the sentences being one document: the network's and the
+        CRF's, with the network's start and end transitions folded into the first and last rows (the chain's
+        Viterbi has none)."""
         import torch
 
+        featurizer = self.crf.featurizer
+        contexts = featurizer.contexts(sentences)
         out: list[np.ndarray] = [np.empty(0)] * len(sentences)
         by_length = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
         for at in range(0, len(by_length), BATCH):  # sentences of like length: little padding, bounded memory
             chunk = by_length[at : at + BATCH]
+            encoded = [self.encoder.encode(sentences[i], featurizer.sentence(sentences[i], contexts[i])) for i in chunk]
             with torch.inference_mode():
-                network, _ = self.network([self.encoder.encode(sentences[i]) for i in chunk])
+                network, _ = self.network(encoded)
             for b, i in enumerate(chunk):
                 n = len(sentences[i])
-                s = network[b, :n].numpy().astype(np.float64) + self.crf.state_scores(sentences[i])
+                s = network[b, :n].numpy().astype(np.float64) + self.crf.state_scores(sentences[i], contexts[i])
                 s[0] += self._start
                 s[n - 1] += self._end
                 out[i] = s

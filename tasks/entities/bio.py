@@ -10,6 +10,9 @@ from tasks.entities import Mention
 from tasks.segment import Token, match_key
 
 OUTSIDE = "O"
+# A CoNLL corpus has no document bounds: this many consecutive sentences are read as one document, when a
+# model learns its document features and when `evaluate` tags (ANERcorp runs a few articles in that span).
+DOCUMENT_SENTENCES = 200
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,12 @@ def read_conll(path: str | Path) -> list[LabelledSentence]:
     if words:
         sentences.append(LabelledSentence(tuple(words), tuple(labels)))
     return sentences
+
+
+def documents(sentences: Sequence[LabelledSentence]) -> Iterator[Sequence[LabelledSentence]]:
+    """Gold sentences as documents of DOCUMENT_SENTENCES consecutive sentences."""
+    for at in range(0, len(sentences), DOCUMENT_SENTENCES):
+        yield sentences[at : at + DOCUMENT_SENTENCES]
 
 
 def tokens_of_sentences(sentences: Sequence[Sequence[str]]) -> tuple[str, list[Token]]:

@@ -18,14 +18,14 @@ import numpy as np
 import pycrfsuite
 
 from tasks.entities import Mention, gazetteer
-from tasks.entities.bio import LabelledSentence, spans_from_labels, tokens_of_sentences
+from tasks.entities.bio import LabelledSentence, documents, spans_from_labels, tokens_of_sentences
 from tasks.entities.chain import ChainModelError, LinearChain, ScoreTable
 from tasks.entities.clusters import CLUSTER_SIZES, learn_clusters
 from tasks.entities.gazetteer import GazetteerExtractor, strict_key
 from tasks.entities.keys import canonical_key, proclitic_readings
 from tasks.segment import Token, match_key, sentence_ranges
 
-FEATURES_VERSION = "2"  # bump when the features change: models trained with others are refused
+FEATURES_VERSION = "3"  # bump when the features change: models trained with others are refused
 _MODEL_MEMBER = "model.crfsuite"
 _META_MEMBER = "meta.json"
 _VOCAB_MEMBER = "vocabulary.json"
@@ -100,8 +100,24 @@ class Featurizer:
         context = (f"w={key}", *flags, *clusters[1:2], f"shape={shape}")
         return tuple(own + flags + clusters), {o: tuple(f"{o}:{f}" for f in context) for o in _OFFSETS}
 
-    def context(self, tokens: Sequence[Token]) -> SentenceContext:
-        """What the gazetteer says about a sentence: longest name matches, cue words, its rules' mentions."""
+    def contexts(self, sentences: Sequence[Sequence[Token]]) -> list[SentenceContext]:
+        """Each sentence's context in its document (the sentences given): what the gazetteer says about the
+        sentence, and how it tagged each of its words elsewhere in the document.
+
+        A name the gazetteer's rules find once, after a title or a reporting verb, recurs bare in the same
+        document (سيغموند فرويد, then فرويد); the CRF learns how far to trust that (`doc=TYPE`)."""
+        found = [self.gazetteer.extract(tokens) for tokens in sentences]
+        tagged: dict[str, Counter[str]] = {}  # a word's readings -> how often the gazetteer tagged it, by type
+        for tokens, mentions in zip(sentences, found, strict=True):
+            for m in mentions:
+                for token in tokens[m.token_start : m.token_end]:
+                    for reading in proclitic_readings(token.key):
+                        tagged.setdefault(reading, Counter())[m.type] += 1
+        return [self._context(tokens, mentions, tagged) for tokens, mentions in zip(sentences, found, strict=True)]
+
+    def _context(
+        self, tokens: Sequence[Token], mentions: Sequence[Mention], tagged: dict[str, Counter[str]]
+    ) -> SentenceContext:
         keys = [t.key for t in tokens]
         n = len(tokens)
         lexicon = ["O"] * n  # longest gazetteer matches as B-X / I-X
@@ -123,10 +139,20 @@ class Featurizer:
                 for k in range(i, i + c[0]):
                     cue[k] = c[2]
         rules = ["O"] * n  # what the rule-based extractor says (stacking)
-        for m in self.gazetteer.extract(tokens):
+        for m in mentions:
             rules[m.token_start] = f"B-{m.type}"
             for k in range(m.token_start + 1, m.token_end):
                 rules[k] = f"I-{m.type}"
+        elsewhere = []
+        for key, rule in zip(keys, rules, strict=True):
+            own = rule[2:]  # this token's own tag is not "elsewhere"
+            types = {
+                type_
+                for reading in proclitic_readings(key)
+                for type_, count in tagged.get(reading, {}).items()
+                if count > (type_ == own)
+            }
+            elsewhere.append(tuple(f"doc={type_}" for type_ in sorted(types)))
         # Each token's window onto its neighbours' labels and cues; None where the window leaves the sentence.
         lex, rul, cues = [None, *lexicon, None], [None, *rules, None], [None, None, *cue, None, None]
         windows = list(
@@ -134,7 +160,7 @@ class Featurizer:
                 lex, lex[1:], lex[2:], rul, rul[1:], rul[2:], cues, cues[1:], cues[2:], cues[3:], cues[4:], strict=False
             )
         )
-        return SentenceContext(keys, windows)
+        return SentenceContext(keys, windows, elsewhere)
 
     @staticmethod
     @functools.lru_cache(maxsize=1 << 16)
@@ -161,11 +187,15 @@ class Featurizer:
     def bigram(previous_key: str, key: str) -> str:
         return f"w-1|w={previous_key}|{key}"
 
-    def sentence(self, tokens: Sequence[Token]) -> list[list[str]]:
-        """Features of one sentence's tokens: the word's own, its neighbours', its window's and the bigram."""
+    def document(self, sentences: Sequence[Sequence[Token]]) -> list[list[list[str]]]:
+        """Features of a document's sentences (what crfsuite learns from)."""
+        return [self.sentence(t, c) for t, c in zip(sentences, self.contexts(sentences), strict=True)]
+
+    def sentence(self, tokens: Sequence[Token], context: SentenceContext) -> list[list[str]]:
+        """Features of one sentence's tokens: the word's own, its neighbours', its window's, the bigram and
+        the word's tags elsewhere in the document."""
         n = len(tokens)
         words = [self.word(t.surface) for t in tokens]
-        context = self.context(tokens)
         out = []
         for i in range(n):
             feats = ["bias", *words[i][0]]
@@ -175,6 +205,7 @@ class Featurizer:
             feats += self.positional(context.windows[i])
             if i > 0:
                 feats.append(self.bigram(context.keys[i - 1], context.keys[i]))
+            feats += context.elsewhere[i]
             out.append(feats)
         return out
 
@@ -186,6 +217,7 @@ Window = tuple[str | None, ...]
 class SentenceContext(NamedTuple):
     keys: list[str]
     windows: list[Window]
+    elsewhere: list[tuple[str, ...]]  # per token: `doc=TYPE` for each type the gazetteer gave its word elsewhere
 
 
 def train(
@@ -207,9 +239,8 @@ def train(
         clusters = learn_clusters(keyed)
     featurizer = Featurizer(GazetteerExtractor.from_resources(), clusters)
     trainer = pycrfsuite.Trainer(verbose=False)
-    for sentence in gold:
-        _, tokens = tokens_of_sentences([sentence.words])
-        trainer.append(featurizer.sentence(tokens), list(sentence.labels))
+    for sentence, (_, features) in zip(gold, gold_features(featurizer, gold), strict=True):
+        trainer.append(features, list(sentence.labels))
     trainer.set_params({"c1": c1, "c2": c2, "max_iterations": max_iterations, "feature.possible_transitions": True})
     out = Path(out)
     with tempfile.TemporaryDirectory() as tmp:
@@ -240,6 +271,17 @@ def train(
         seconds=time.perf_counter() - started,
         model_hash=file_hash(out),
     )
+
+
+def gold_features(
+    featurizer: Featurizer, gold: Sequence[LabelledSentence]
+) -> list[tuple[list[Token], list[list[str]]]]:
+    """Each gold sentence's tokens and features, its document being DOCUMENT_SENTENCES consecutive sentences."""
+    out = []
+    for document in documents(gold):
+        sentences = [tokens_of_sentences([s.words])[1] for s in document]
+        out += zip(sentences, featurizer.document(sentences), strict=True)
+    return out
 
 
 def keyed_sentences(gold: Sequence[LabelledSentence], unlabelled: Sequence[Sequence[str]]) -> list[list[str]]:
@@ -300,14 +342,16 @@ class CRFExtractor:
         self._windows: ScoreTable[Window] = ScoreTable(
             lambda window: self.chain.total(self.featurizer.positional(window)), (n_labels,), capacity=1 << 16
         )
+        self._elsewhere: ScoreTable[tuple[str, ...]] = ScoreTable(self.chain.total, (n_labels,), capacity=1 << 8)
 
     def _scores_of_word(self, surface: str) -> np.ndarray:
         """(1 + offsets, labels): what a word adds to its own token's scores, then to each neighbour's."""
         own, seen_by = self.featurizer.word(surface)
         return self.chain.totals([("bias", *own), *(seen_by[o] for o in _OFFSETS)])
 
-    def state_scores(self, tokens: Sequence[Token]) -> np.ndarray:
-        """The (tokens, labels) scores crfsuite would give featurizer.sentence(tokens), word sums cached."""
+    def state_scores(self, tokens: Sequence[Token], context: SentenceContext) -> np.ndarray:
+        """The (tokens, labels) scores crfsuite would give featurizer.sentence(tokens, context), word sums
+        cached; `context`: the sentence's, from featurizer.contexts over its document."""
         n = len(tokens)
         words = self._words.rows([t.surface for t in tokens])
         scores = words[:, 0].copy()
@@ -316,8 +360,8 @@ class CRFExtractor:
                 scores[-offset:] += words[: n + offset, k]
             else:
                 scores[: n - offset] += words[offset:, k]
-        context = self.featurizer.context(tokens)
         scores += self._windows.rows(context.windows)
+        scores += self._elsewhere.rows(context.elsewhere)
         keys, index, state = context.keys, self.chain.attributes, self.chain.state
         for i in range(1, n):
             row = index.get(self.featurizer.bigram(keys[i - 1], keys[i]))
@@ -325,14 +369,16 @@ class CRFExtractor:
                 scores[i] += state[row]
         return scores
 
-    def tag_sentence(self, tokens: Sequence[Token]) -> list[str]:
-        return self.chain.viterbi([self.state_scores(tokens)])[0]
+    def document_scores(self, sentences: Sequence[Sequence[Token]]) -> list[np.ndarray]:
+        """state_scores of each sentence of one document."""
+        contexts = self.featurizer.contexts(sentences)
+        return [self.state_scores(t, c) for t, c in zip(sentences, contexts, strict=True)]
 
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
         if not tokens:
             return []
         bounds = list(sentence_ranges(tokens))
-        return self.mentions(tokens, bounds, self.chain.viterbi([self.state_scores(tokens[a:b]) for a, b in bounds]))
+        return self.mentions(tokens, bounds, self.chain.viterbi(self.document_scores([tokens[a:b] for a, b in bounds])))
 
     def mentions(
         self, tokens: Sequence[Token], bounds: Sequence[tuple[int, int]], labelled: Sequence[Sequence[str]]

@@ -10,7 +10,7 @@ from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 
 from tasks.entities import EntityExtractor
-from tasks.entities.bio import LabelledSentence, labels_from_mentions, tokens_of_sentences
+from tasks.entities.bio import DOCUMENT_SENTENCES, LabelledSentence, labels_from_mentions, tokens_of_sentences
 
 
 @dataclass
@@ -34,8 +34,11 @@ class Scores:
         }
 
 
-def predict_labels(extractor: EntityExtractor, sentences: Sequence[Sequence[str]], batch: int = 200) -> list[list[str]]:
-    """IOB2 labels per sentence for the given words (tokens as given, not re-tokenized)."""
+def predict_labels(
+    extractor: EntityExtractor, sentences: Sequence[Sequence[str]], batch: int = DOCUMENT_SENTENCES
+) -> list[list[str]]:
+    """IOB2 labels per sentence for the given words (tokens as given, not re-tokenized), `batch` sentences
+    tagged as one document."""
     predicted: list[list[str]] = []
     for i in range(0, len(sentences), batch):
         chunk = sentences[i : i + batch]

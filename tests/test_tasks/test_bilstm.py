@@ -51,9 +51,11 @@ def test_decoding_is_the_best_path_of_the_summed_models(bilstm_model):
     for sentence in words:
         _, tokens = tokens_of_sentences([sentence])
         (scores,) = extractor.scores([tokens])
+        (context,) = extractor.crf.featurizer.contexts([tokens])
         with torch.no_grad():
-            emissions, _ = extractor.network([extractor.encoder.encode(tokens)])
-        emissions = emissions[0, : len(tokens)].numpy() + extractor.crf.state_scores(tokens)
+            encoded = extractor.encoder.encode(tokens, extractor.crf.featurizer.sentence(tokens, context))
+            emissions, _ = extractor.network([encoded])
+        emissions = emissions[0, : len(tokens)].numpy() + extractor.crf.state_scores(tokens, context)
         everywhere = torch.ones(1, len(tokens), dtype=torch.bool)
         (expected,) = summed.decode(torch.tensor(emissions, dtype=torch.float32)[None], everywhere)
         assert extractor.chain.viterbi([scores])[0] == [extractor.chain.labels[y] for y in expected]
@@ -61,12 +63,15 @@ def test_decoding_is_the_best_path_of_the_summed_models(bilstm_model):
     assert checked == 40
 
 
-def test_scores_are_those_of_each_sentence_alone_whatever_else_is_tagged_with_it(bilstm_model):
+def test_a_sentences_scores_do_not_depend_on_what_it_is_batched_with(bilstm_model, monkeypatch):
+    import tasks.entities.bilstm
+
     extractor = BiLSTMExtractor(bilstm_model)
-    sentences_ = [tokens_of_sentences([[w for w, _ in s]])[1] for s in sentences()[:70]]  # two batches
-    together = extractor.scores(sentences_)
-    for tokens, scores in zip(sentences_, together, strict=True):
-        np.testing.assert_allclose(scores, extractor.scores([tokens])[0], rtol=1e-4, atol=1e-4)
+    document = [tokens_of_sentences([[w for w, _ in s]])[1] for s in sentences()[:70]]  # two batches
+    together = extractor.scores(document)
+    monkeypatch.setattr(tasks.entities.bilstm, "BATCH", 1)
+    for alone, scores in zip(extractor.scores(document), together, strict=True):
+        np.testing.assert_allclose(scores, alone, rtol=1e-4, atol=1e-4)
 
 
 def test_auto_chooses_bilstm_for_its_model_and_crf_for_a_crf_model(bilstm_model, crf_only, tiny_camel_model):

@@ -137,8 +137,8 @@ def test_canonical_key_strips_a_proclitic_only_toward_a_more_frequent_word(model
     assert extractor.meta["params"] == {"c1": 0.1, "c2": 0.01, "max_iterations": 60}  # as the model was trained
 
 
-def _sample_sentences() -> list[list]:
-    """The sample corpus's sentences and the CoNLL sample's, as token lists."""
+def _sample_documents() -> list[list[list]]:
+    """The sample corpus's documents and the CoNLL sample's sentences (as one document), as token lists."""
     from fixtures.make_sample_corpus import ARTICLES
 
     from tasks.clean import clean_text
@@ -150,10 +150,8 @@ def _sample_sentences() -> list[list]:
             continue
         text = clean_text(body)
         tokens = tokenize(text, split_sentences(text))
-        for idx in sorted({t.sentence_idx for t in tokens}):
-            out.append([t for t in tokens if t.sentence_idx == idx])
-    for sentence in sentences():
-        out.append(tokens_of_sentences([[w for w, _ in sentence]])[1])
+        out.append([[t for t in tokens if t.sentence_idx == idx] for idx in sorted({t.sentence_idx for t in tokens})])
+    out.append([tokens_of_sentences([[w for w, _ in sentence]])[1] for sentence in sentences()])
     return out
 
 
@@ -161,10 +159,14 @@ def test_array_scores_are_the_weights_of_the_feature_strings_crfsuite_would_get(
     import numpy
 
     extractor = CRFExtractor(model)
-    chain = extractor.chain
-    for tokens in _sample_sentences():
-        expected = [chain.total(feats) for feats in extractor.featurizer.sentence(tokens)]
-        numpy.testing.assert_allclose(extractor.state_scores(tokens), expected, rtol=0, atol=1e-9)
+    chain, featurizer = extractor.chain, extractor.featurizer
+    with_document_features = 0
+    for document in _sample_documents():
+        for tokens, context in zip(document, featurizer.contexts(document), strict=True):
+            expected = [chain.total(feats) for feats in featurizer.sentence(tokens, context)]
+            numpy.testing.assert_allclose(extractor.state_scores(tokens, context), expected, rtol=0, atol=1e-9)
+            with_document_features += sum(bool(e) for e in context.elsewhere)
+    assert with_document_features > 20  # the document's features are among those compared
 
 
 def test_array_tagger_gives_crfsuite_labels(model, tmp_path):
@@ -177,11 +179,40 @@ def test_array_tagger_gives_crfsuite_labels(model, tmp_path):
     crfsuite = pycrfsuite.Tagger()
     crfsuite.open(str(tmp_path / "model.crfsuite"))
     n_entities = 0
-    for tokens in _sample_sentences():
-        labels = extractor.tag_sentence(tokens)
-        assert labels == crfsuite.tag(extractor.featurizer.sentence(tokens))
-        n_entities += sum(label.startswith("B-") for label in labels)
+    for document in _sample_documents():
+        tagged = extractor.chain.viterbi(extractor.document_scores(document))
+        for labels, features in zip(tagged, extractor.featurizer.document(document), strict=True):
+            assert labels == crfsuite.tag(features)
+            n_entities += sum(label.startswith("B-") for label in labels)
     assert n_entities > 100  # the comparison covers real entities, not only O
+
+
+def test_a_word_the_gazetteer_tagged_elsewhere_in_the_document_says_so_with_its_clitics():
+    """`doc=TYPE`: the name a rule finds after a title (an invented one, on no list), where it recurs bare
+    or with a clitic; a word tagged once, where it is tagged, has no `doc=` of its own making."""
+    from tasks.entities.crf import Featurizer
+    from tasks.entities.gazetteer import GazetteerExtractor
+
+    featurizer = Featurizer(GazetteerExtractor.from_resources(), {})
+    document = [
+        "قال المخرج يوهان كرافتشيك إن الحلم رسالة .",
+        "ثم كتب كرافتشيك كتابه الأول .",
+        "وفي مكتبة فيينا نسخ كثيرة لكرافتشيك .",
+    ]
+    sentences_ = [tokens_of_sentences([s.split()])[1] for s in document]
+    contexts = featurizer.contexts(sentences_)
+    elsewhere = {
+        (i, t.surface): e
+        for i, (tokens, context) in enumerate(zip(sentences_, contexts, strict=True))
+        for t, e in zip(tokens, context.elsewhere, strict=True)
+    }
+    assert [m.canonical_key for m in featurizer.gazetteer.extract(sentences_[0])] == ["يوهان كرافتشيك"]
+    assert elsewhere[1, "كرافتشيك"] == ("doc=PERS",)
+    assert elsewhere[2, "لكرافتشيك"] == ("doc=PERS",)
+    assert elsewhere[0, "يوهان"] == elsewhere[0, "كرافتشيك"] == ()  # tagged there only
+    assert elsewhere[1, "كتب"] == ()
+    alone = featurizer.contexts(sentences_[1:])  # without the sentence that names him, nothing says so
+    assert all(e == () for c in alone for e in c.elsewhere)
 
 
 def test_score_table_computes_each_key_once_and_stays_right_past_its_capacity():
