@@ -277,7 +277,7 @@ def gold_features(
     featurizer: Featurizer, gold: Sequence[LabelledSentence]
 ) -> list[tuple[list[Token], list[list[str]]]]:
     """Each gold sentence's tokens and features, its document being DOCUMENT_SENTENCES consecutive sentences."""
-    out = []
+    out: list[tuple[list[Token], list[list[str]]]] = []
     for document in documents(gold):
         sentences = [tokens_of_sentences([s.words])[1] for s in document]
         out += zip(sentences, featurizer.document(sentences), strict=True)
