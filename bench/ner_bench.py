@@ -100,7 +100,9 @@ def cross_validation(work: Path, gold: list, unlabelled: list[list[str]], folds:
     One dev split says little on its own: ANERcorp's blocks differ in how many of their names occur
     elsewhere in the file, and micro-F1 moves with that far more than with a change of features. The
     folds are trained two at a time, one thread each; the crf row is the CRF inside each bilstm model
-    (the same CRF `khabar ner train --backend crf` would write from that data).
+    (the same CRF `khabar ner train --backend crf` would write from that data). `evaluate` reads 200
+    consecutive sentences as one document (bio.DOCUMENT_SENTENCES); the "alone" rows tag each sentence
+    as a document of its own, where the document features find nothing.
     """
     from concurrent.futures import ProcessPoolExecutor
     from functools import partial
@@ -118,6 +120,7 @@ def cross_validation(work: Path, gold: list, unlabelled: list[list[str]], folds:
     torch.set_num_threads(1)
     f1: dict[str, list[float]] = {"gazetteer": [], "crf": [], "bilstm": []}
     per_type: dict[str, list[dict[str, dict[str, float]]]] = {name: [] for name in f1}
+    alone: dict[str, list[float]] = {"crf": [], "bilstm": []}
     seen, bilstm_words_s = [], []
     for k, (model, _) in enumerate(trained):
         held, rest = gold[bounds[k] : bounds[k + 1]], gold[: bounds[k]] + gold[bounds[k + 1] :]
@@ -132,6 +135,8 @@ def cross_validation(work: Path, gold: list, unlabelled: list[list[str]], folds:
             per_type[name].append(scores.per_type)
             if name == "bilstm":
                 bilstm_words_s.append(scores.n_tokens / scores.seconds)
+            if name in alone:
+                alone[name].append(f1_each_sentence_alone(extractor, held))
 
     def row(name: str, scores: list[float]) -> str:
         each = " · ".join(f"{f:.3f}" for f in scores)
@@ -145,6 +150,7 @@ def cross_validation(work: Path, gold: list, unlabelled: list[list[str]], folds:
         "| backend | mean | min | max | per block, in file order |",
         "|---|---|---|---|---|",
         *(row(name, scores) for name, scores in f1.items()),
+        *(row(f"{name}, each sentence tagged alone", scores) for name, scores in alone.items()),
         row("gold mentions also found in the other blocks (share)", seen),
         "",
         f"bilstm (its CRF included), one thread: trained in {min(seconds) / 60:.1f} to {max(seconds) / 60:.1f} min "
@@ -156,6 +162,17 @@ def cross_validation(work: Path, gold: list, unlabelled: list[list[str]], folds:
         "|---|---|---|---|---|---|",
         *type_rows(per_type),
     ]
+
+
+def f1_each_sentence_alone(extractor, held: list) -> float:
+    """Micro F1 when each sentence is tagged as a document of its own (no document features fire)."""
+    from seqeval.metrics import f1_score
+    from seqeval.scheme import IOB2
+
+    from tasks.entities.evaluate import predict_labels
+
+    predicted = predict_labels(extractor, [s.words for s in held], batch=1)
+    return float(f1_score([list(s.labels) for s in held], predicted, mode="strict", scheme=IOB2))
 
 
 def type_rows(per_type: dict[str, list[dict[str, dict[str, float]]]]) -> list[str]:
