@@ -135,8 +135,8 @@ def cross_validation(work: Path, gold: list, unlabelled: list[list[str]], folds:
             per_type[name].append(scores.per_type)
             if name == "bilstm":
                 bilstm_words_s.append(scores.n_tokens / scores.seconds)
-            if name in alone:
-                alone[name].append(f1_each_sentence_alone(extractor, held))
+            if name in alone:  # each sentence a document of its own: no document features fire
+                alone[name].append(evaluate(extractor, held, document_sentences=1).micro["f1"])
 
     def row(name: str, scores: list[float]) -> str:
         each = " · ".join(f"{f:.3f}" for f in scores)
@@ -162,17 +162,6 @@ def cross_validation(work: Path, gold: list, unlabelled: list[list[str]], folds:
         "|---|---|---|---|---|---|",
         *type_rows(per_type),
     ]
-
-
-def f1_each_sentence_alone(extractor, held: list) -> float:
-    """Micro F1 when each sentence is tagged as a document of its own (no document features fire)."""
-    from seqeval.metrics import f1_score
-    from seqeval.scheme import IOB2
-
-    from tasks.entities.evaluate import predict_labels
-
-    predicted = predict_labels(extractor, [s.words for s in held], batch=1)
-    return float(f1_score([list(s.labels) for s in held], predicted, mode="strict", scheme=IOB2))
 
 
 def type_rows(per_type: dict[str, list[dict[str, dict[str, float]]]]) -> list[str]:

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from tasks.entities import Mention
 from tasks.segment import Token, match_key
 
 OUTSIDE = "O"
 # A CoNLL corpus has no document bounds: this many consecutive sentences are read as one document, when a
-# model learns its document features and when `evaluate` tags (ANERcorp runs a few articles in that span).
+# model learns its document features and when `evaluate` tags (about a dozen ANERcorp articles).
 DOCUMENT_SENTENCES = 200
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,10 @@ def read_conll(path: str | Path) -> list[LabelledSentence]:
     return sentences
 
 
-def documents(sentences: Sequence[LabelledSentence]) -> Iterator[Sequence[LabelledSentence]]:
-    """Gold sentences as documents of DOCUMENT_SENTENCES consecutive sentences."""
-    for at in range(0, len(sentences), DOCUMENT_SENTENCES):
-        yield sentences[at : at + DOCUMENT_SENTENCES]
+def documents(sentences: Sequence[S], size: int = DOCUMENT_SENTENCES) -> Iterator[Sequence[S]]:
+    """A corpus's sentences as documents of `size` consecutive sentences."""
+    for at in range(0, len(sentences), size):
+        yield sentences[at : at + size]
 
 
 def tokens_of_sentences(sentences: Sequence[Sequence[str]]) -> tuple[str, list[Token]]:

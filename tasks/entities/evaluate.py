@@ -10,7 +10,13 @@ from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 
 from tasks.entities import EntityExtractor
-from tasks.entities.bio import DOCUMENT_SENTENCES, LabelledSentence, labels_from_mentions, tokens_of_sentences
+from tasks.entities.bio import (
+    DOCUMENT_SENTENCES,
+    LabelledSentence,
+    documents,
+    labels_from_mentions,
+    tokens_of_sentences,
+)
 
 
 @dataclass
@@ -35,13 +41,12 @@ class Scores:
 
 
 def predict_labels(
-    extractor: EntityExtractor, sentences: Sequence[Sequence[str]], batch: int = DOCUMENT_SENTENCES
+    extractor: EntityExtractor, sentences: Sequence[Sequence[str]], document_sentences: int = DOCUMENT_SENTENCES
 ) -> list[list[str]]:
-    """IOB2 labels per sentence for the given words (tokens as given, not re-tokenized), `batch` sentences
-    tagged as one document."""
+    """IOB2 labels per sentence for the given words (tokens as given, not re-tokenized), each
+    `document_sentences` consecutive sentences tagged as one document."""
     predicted: list[list[str]] = []
-    for i in range(0, len(sentences), batch):
-        chunk = sentences[i : i + batch]
+    for chunk in documents(sentences, document_sentences):
         _, tokens = tokens_of_sentences(chunk)
         mentions = extractor.extract(tokens)
         offset = 0
@@ -54,10 +59,13 @@ def predict_labels(
     return predicted
 
 
-def evaluate(extractor: EntityExtractor, gold: Sequence[LabelledSentence]) -> Scores:
-    """Tag the gold words and score entity spans per type and micro-averaged (strict IOB2)."""
+def evaluate(
+    extractor: EntityExtractor, gold: Sequence[LabelledSentence], document_sentences: int = DOCUMENT_SENTENCES
+) -> Scores:
+    """Tag the gold words (`document_sentences` at a time as one document) and score entity spans per type
+    and micro-averaged (strict IOB2)."""
     started = time.perf_counter()
-    predicted = predict_labels(extractor, [s.words for s in gold])
+    predicted = predict_labels(extractor, [s.words for s in gold], document_sentences)
     seconds = time.perf_counter() - started
     truth = [list(s.labels) for s in gold]
     report = classification_report(truth, predicted, mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
