@@ -73,16 +73,20 @@ def resolve(config: NerConfig) -> NerConfig:
 @functools.cache
 def load_extractor(config: NerConfig | str = "gazetteer") -> EntityExtractor:
     """The extractor for a configuration, built once per process (workers reuse it across shards): the
-    backend, then the user's lists over it, then document-level consistency over both."""
+    backend, the gazetteer's rulings over a learned one, then the user's lists over it, then
+    document-level consistency over all."""
     from tasks.entities.backends import BACKENDS, GAZETTEER
     from tasks.entities.consistency import DocumentConsistency
-    from tasks.entities.gazetteer import WatchList
+    from tasks.entities.gazetteer import WatchList, packaged_gazetteer
+    from tasks.entities.rulings import Ruled
 
     if isinstance(config, str):
         config = NerConfig(backend=config)
     config = resolve(config)
     backend = BACKENDS[config.backend]
     extractor = backend.load(config)
+    if backend.ruled:
+        extractor = Ruled(extractor, packaged_gazetteer())
     if config.gazetteer_files and backend is not GAZETTEER:  # the gazetteer reads them itself
         extractor = WatchList(extractor, config.gazetteer_files)
     return DocumentConsistency(extractor, *_name_words())
@@ -98,24 +102,27 @@ def _name_words() -> tuple[frozenset[str], frozenset[str]]:
 
 
 def code_version(config: NerConfig) -> str:
-    """The version of the configured extractor's code: its rules, features or predictor, and the
-    document-level consistency over it.
+    """The version of the configured extractor's code: its rules, features or predictor, the gazetteer's
+    rulings over a learned backend, and the document-level consistency over it.
 
     Bumped in the backend's module when its output changes for the same model; the CRF stacks the
     gazetteer's rules as features, so its version carries both.
     """
-    from tasks.entities import consistency
+    from tasks.entities import consistency, rulings
     from tasks.entities.backends import BACKENDS
 
     config = resolve(config)
-    return f"{BACKENDS[config.backend].code_version()}+doc{consistency.VERSION}"
+    backend = BACKENDS[config.backend]
+    ruled = f"+rulings{rulings.VERSION}" if backend.ruled else ""
+    return f"{backend.code_version()}{ruled}+doc{consistency.VERSION}"
 
 
 def model_hash(config: NerConfig) -> str:
     """sha256 of everything the configured extractor reads, computed without loading a model.
 
-    Equal to the extractor's own model_hash, except for crf, whose features also read the
-    packaged name lists: a change of those lists changes its hash here too.
+    Equal to the extractor's own model_hash, except for the learned backends, whose features or rulings
+    (tasks.entities.rulings) also read the packaged name lists: a change of those lists changes their
+    hash here too.
     """
     import hashlib
 

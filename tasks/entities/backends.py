@@ -26,6 +26,9 @@ class Backend:
     code_version: Callable[[], str]  # bumped when its output changes for the same model
     model_hash: Callable[[NerConfig], str]  # sha256 of everything it reads, without loading it
     load: Callable[[NerConfig], EntityExtractor]  # the backend, user lists included where it reads them
+    # whether the gazetteer's rulings overrule it (tasks.entities.rulings): every backend but the gazetteer,
+    # which applies those rules as it tags
+    ruled: bool = True
 
 
 def _fail(message: str) -> Exception:
@@ -63,6 +66,7 @@ GAZETTEER = Backend(
     code_version=_gazetteer_version,
     model_hash=_gazetteer_hash,
     load=_gazetteer_load,
+    ruled=False,
 )
 
 
@@ -90,7 +94,7 @@ def _crf_version() -> str:
 
 
 def _crf_hash(config: NerConfig) -> str:
-    """The model file's and the packaged lists' hashes together: the features read both."""
+    """The model file's and the packaged lists' hashes together: the features (and the rulings) read both."""
     from tasks.entities import gazetteer
     from tasks.entities.crf import file_hash
 
@@ -192,9 +196,11 @@ def _camel_version() -> str:
 
 
 def _camel_hash(config: NerConfig) -> str:
-    from tasks.entities import camel
+    """The model folder's and the packaged lists' hashes together: the rulings over it read the lists."""
+    from tasks.entities import camel, gazetteer
 
-    return camel.folder_hash(camel.require_model(config.model))
+    folder = camel.folder_hash(camel.require_model(config.model))
+    return hashlib.sha256(f"{folder}:{gazetteer.lists_digest()}".encode()).hexdigest()
 
 
 def _camel_load(config: NerConfig) -> EntityExtractor:

@@ -21,7 +21,7 @@ from tasks.entities import Mention, gazetteer
 from tasks.entities.bio import LabelledSentence, documents, spans_from_labels, tokens_of_sentences
 from tasks.entities.chain import ChainModelError, LinearChain, ScoreTable
 from tasks.entities.clusters import CLUSTER_SIZES, learn_clusters
-from tasks.entities.gazetteer import GazetteerExtractor, strict_key
+from tasks.entities.gazetteer import GazetteerExtractor, packaged_gazetteer, strict_key
 from tasks.entities.keys import canonical_key, proclitic_readings
 from tasks.segment import Token, match_key, sentence_ranges
 
@@ -330,9 +330,7 @@ class CRFExtractor:
         self.version = f"{features_version()}+{self.model_hash[:12]}"
         self.meta = meta
         self.counts = {w: v[0] for w, v in vocabulary.items()}
-        self.featurizer = Featurizer(
-            GazetteerExtractor.from_resources(), {w: tuple(v[1:]) for w, v in vocabulary.items()}
-        )
+        self.featurizer = Featurizer(packaged_gazetteer(), {w: tuple(v[1:]) for w, v in vocabulary.items()})
         try:
             self.chain = LinearChain.from_crfsuite(model_bytes)
         except ChainModelError as exc:

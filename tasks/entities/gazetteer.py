@@ -16,9 +16,10 @@ from typing import Generic, TypeVar
 from tasks.charsets import ALEF_FORMS, AR_DIACRITICS
 from tasks.entities import EntityExtractor, Mention
 from tasks.entities.keys import canonical_key, match_key, phrase_key, proclitic_readings
+from tasks.entities.rulings import Rulings
 from tasks.segment import Token, sentence_ranges
 
-VERSION = "7"  # bump when the rules change: the fingerprint carries it, so documents become stale
+VERSION = "8"  # bump when the rules change: the fingerprint carries it, so documents become stale
 _FORMULA = "FORMULA"  # cues.tsv rows of religious formulas
 _LIST_FILES = {"PERS": "persons.tsv", "ORG": "organizations.tsv", "LOC": "locations.tsv", "MISC": "misc.tsv"}
 _NAME_JOINERS = frozenset({"بن", "ابن", "بنت", "عبد", "ابو", "ابي", "ال", "ام"})
@@ -177,6 +178,25 @@ class GazetteerExtractor:
         )
 
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
+        return [m for tagger in self._tagged(tokens) for m in tagger.found]
+
+    def rulings(self, tokens: Sequence[Token]) -> Rulings:
+        """What the rules decide whatever a backend found (tasks.entities.rulings): the places and
+        institutions named after a person, and the name of God in a religious formula."""
+        places: list[Mention] = []
+        formulas: list[int] = []
+        for tagger in self._tagged(tokens):
+            places.extend(tagger.places)
+            formulas.extend(tagger.formulas)
+        return Rulings(places, frozenset(formulas))
+
+    def is_function_word(self, surface: str) -> bool:
+        """A word that is never a name on its own: a stopword or honorific pronoun (سموه), a hamza
+        function word (بأن)."""
+        return strict_key(surface) in self.stopwords or _is_hamza_function_word(surface)
+
+    def _tagged(self, tokens: Sequence[Token]) -> Iterator[_SentenceTagger]:
+        """Each sentence's tagger, run, for the sentences where a mention can start."""
         keys = list(map(_KEY, tokens))
         cached: list[tuple[str, bool] | None] = list(map(self._words.get, map(_SURFACE, tokens)))
         words: list[tuple[str, bool]] = (
@@ -187,7 +207,6 @@ class GazetteerExtractor:
         # Given names and stopwords compare on strict keys, which keep ى apart from ي (على is not علي).
         strict = list(map(_STRICT, words))
         openers = itertools.compress(range(len(words)), map(_OPENS, words))  # where a mention can start
-        mentions: list[Mention] = []
         opener = next(openers, None)
         for start, end in sentence_ranges(tokens):
             in_sentence = []
@@ -195,8 +214,16 @@ class GazetteerExtractor:
                 in_sentence.append(opener)
                 opener = next(openers, None)
             if in_sentence:
-                mentions.extend(_SentenceTagger(self, tokens, keys, strict, start, end).run(in_sentence))
-        return mentions
+                tagger = _SentenceTagger(self, tokens, keys, strict, start, end)
+                tagger.run(in_sentence)
+                yield tagger
+
+
+@functools.cache
+def packaged_gazetteer() -> GazetteerExtractor:
+    """The gazetteer of the packaged lists alone, built once per process: the learned backends' features
+    and rulings read it."""
+    return GazetteerExtractor.from_resources()
 
 
 class _SentenceTagger:
@@ -218,6 +245,8 @@ class _SentenceTagger:
         self.start = start
         self.end = end
         self.found: list[Mention] = []
+        self.places: list[Mention] = []  # of found: places and institutions named after a person
+        self.formulas: list[int] = []  # the name of God in a religious formula, left untagged
 
     def run(self, openers: list[int]) -> list[Mention]:
         """Tag from each word that can open a mention, left to right; _step at any other word would only
@@ -233,6 +262,7 @@ class _SentenceTagger:
         cue = self.g.cues.longest_at(self.keys, i, self.end)
         if named and (not cue or named[0] >= cue[0]):
             if self._in_formula(i, named):
+                self.formulas.append(i)
                 return i + 1  # حفظه الله، إن شاء الله: no entity in a religious formula
             if self._read_as_noun(i, named):
                 return i + 1  # هذا الخبر: the news, not Khobar
@@ -351,13 +381,19 @@ class _SentenceTagger:
         of the place or institution."""
         if end < self.end and self._is_adjective(end) and self.keys[end] not in _TITLE_QUALIFIERS:
             end += 1
-        return self._emit(type_, i, end, canonical_key([reading, *self.keys[i + 1 : end]]))
+        self._emit(type_, i, end, canonical_key([reading, *self.keys[i + 1 : end]]))
+        self.places.append(self.found[-1])
+        return end
 
     # Organisations
 
     def _organisation(self, i: int, length: int, reading: str) -> int:
-        """A head noun (وزارة، جامعة، مجلس...) and its complement: words with the article or known names."""
+        """A head noun (وزارة، جامعة، مجلس...) and its complement: words with the article or known names;
+        or, named after a person, the head and the person (مستشفى الملك فهد، جامعة الملك سعود)."""
         j = i + length
+        person_end = self._person_at(j)
+        if person_end is not None:
+            return self._named_after(i, person_end, reading, "ORG")
         while j < self.end and j - (i + length) < _MAX_ORG_COMPLEMENT:
             named = self._name_at(j)
             if named and named[2].type != "ORG":

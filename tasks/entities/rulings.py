@@ -1,0 +1,65 @@
+"""The gazetteer's rulings over a learned backend: what khabar counts as an entity, whatever a model learned.
+
+A model learns its training corpus's conventions. ANERcorp tags the name of God as MISC, also in
+"رحمه الله" and "إن شاء الله", and a trained model reads a place named after a king as the king:
+on a SaudiNewsNet day the bilstm found 1,390 MISC الله, and PERS سلمان in "مركز الملك سلمان". The
+gazetteer's rules (tasks.entities.gazetteer) already decide these; here they overrule any backend:
+
+- a place or institution named after a person (a head noun, then a title and a name: مستشفى الملك
+  فهد، مركز الملك سلمان للإغاثة، مدينة الملك عبدالله الطبية) is one LOC or ORG mention, which replaces
+  every mention of the backend that it overlaps;
+- the name of God alone after the word of a religious formula (رحمه الله، بإذن الله) is no entity;
+- a mention made of function words or honorific pronouns only (سموه، بأن) is no entity.
+
+The gazetteer itself applies the same rules as it tags, so it is not wrapped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tasks.entities import EntityExtractor, Mention
+from tasks.segment import Token
+
+if TYPE_CHECKING:
+    from tasks.entities.gazetteer import GazetteerExtractor
+
+VERSION = "1"  # part of a ruled backend's code version: documents tagged before it become stale
+
+
+@dataclass(frozen=True)
+class Rulings:
+    """What the gazetteer's rules decided in one document's tokens."""
+
+    places: list[Mention]  # places and institutions named after a person, in order
+    formulas: frozenset[int]  # token indexes of the name of God in a religious formula
+
+
+class Ruled:
+    """A backend whose mentions the gazetteer's rulings overrule (see the module)."""
+
+    def __init__(self, inner: EntityExtractor, gazetteer: GazetteerExtractor) -> None:
+        self.inner = inner
+        self.gazetteer = gazetteer
+        self.name = inner.name
+        self.version = f"{inner.version}+rulings{VERSION}"
+        self.model_hash = inner.model_hash
+
+    def extract(self, tokens: Sequence[Token]) -> list[Mention]:
+        return overruled(tokens, self.inner.extract(tokens), self.gazetteer)
+
+
+def overruled(tokens: Sequence[Token], mentions: Sequence[Mention], gazetteer: GazetteerExtractor) -> list[Mention]:
+    """The mentions with the gazetteer's rulings applied: in order, non-overlapping."""
+    rulings = gazetteer.rulings(tokens)
+    taken = {i for place in rulings.places for i in range(place.token_start, place.token_end)}
+    kept = [
+        m
+        for m in mentions
+        if taken.isdisjoint(range(m.token_start, m.token_end))
+        and not (m.token_end - m.token_start == 1 and m.token_start in rulings.formulas)
+        and not all(gazetteer.is_function_word(t.surface) for t in tokens[m.token_start : m.token_end])
+    ]
+    return sorted([*kept, *rulings.places], key=lambda m: m.token_start)
