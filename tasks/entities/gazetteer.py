@@ -388,12 +388,10 @@ class _SentenceTagger:
     # Organisations
 
     def _organisation(self, i: int, length: int, reading: str) -> int:
-        """A head noun (وزارة، جامعة، مجلس...) and its complement: words with the article or known names;
-        or, named after a person, the head and the person (مستشفى الملك فهد، جامعة الملك سعود)."""
+        """A head noun (وزارة، جامعة، مجلس...) and its complement: words with the article or known names.
+        A complement that names a person makes an institution named after them (مستشفى الملك فهد)."""
         j = i + length
         person_end = self._person_at(j)
-        if person_end is not None:
-            return self._named_after(i, person_end, reading, "ORG")
         while j < self.end and j - (i + length) < _MAX_ORG_COMPLEMENT:
             named = self._name_at(j)
             if named and named[2].type != "ORG":
@@ -404,7 +402,10 @@ class _SentenceTagger:
                 break
         if j == i + length:
             return i + length
-        return self._emit("ORG", i, j, canonical_key([reading, *self.keys[i + 1 : j]]))
+        self._emit("ORG", i, j, canonical_key([reading, *self.keys[i + 1 : j]]))
+        if person_end is not None and person_end <= j:
+            self.places.append(self.found[-1])
+        return j
 
     def _organisation_name(self, j: int) -> int:
         """The name after صحيفة، نادي، وكالة...: up to three words, ending before an adjective or a stop."""
