@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 from tasks.charsets import ALEF_FORMS, AR_DIACRITICS
 from tasks.entities import EntityExtractor, Mention
 from tasks.entities.keys import canonical_key, match_key, phrase_key, proclitic_readings
-from tasks.entities.rulings import Rulings
+from tasks.entities.rulings import Rulings, replaced_by
 from tasks.segment import Token, sentence_ranges
 
 VERSION = "8"  # bump when the rules change: the fingerprint carries it, so documents become stale
@@ -248,14 +248,13 @@ class _SentenceTagger:
         self.places: list[Mention] = []  # of found: places and institutions named after a person
         self.formulas: list[int] = []  # the name of God in a religious formula, left untagged
 
-    def run(self, openers: list[int]) -> list[Mention]:
-        """Tag from each word that can open a mention, left to right; _step at any other word would only
-        move on by one, so those are passed over without it."""
+    def run(self, openers: list[int]) -> None:
+        """Tag from each word that can open a mention, left to right, into found (and places, formulas);
+        _step at any other word would only move on by one, so those are passed over without it."""
         i = self.start
         for opener in openers:
             if opener >= i:  # not inside a mention found already
                 i = self._step(opener)
-        return self.found
 
     def _step(self, i: int) -> int:
         named = self._name_at(i)
@@ -684,6 +683,4 @@ class WatchList:
                     i += found[0]
                 else:
                     i += 1
-        taken = {i for m in watched for i in range(m.token_start, m.token_end)}
-        kept = [m for m in self.inner.extract(tokens) if not taken.intersection(range(m.token_start, m.token_end))]
-        return sorted(kept + watched, key=lambda m: m.token_start)
+        return replaced_by(self.inner.extract(tokens), watched)

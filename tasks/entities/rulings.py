@@ -54,12 +54,17 @@ class Ruled:
 def overruled(tokens: Sequence[Token], mentions: Sequence[Mention], gazetteer: GazetteerExtractor) -> list[Mention]:
     """The mentions with the gazetteer's rulings applied: in order, non-overlapping."""
     rulings = gazetteer.rulings(tokens)
-    taken = {i for place in rulings.places for i in range(place.token_start, place.token_end)}
     kept = [
         m
         for m in mentions
-        if taken.isdisjoint(range(m.token_start, m.token_end))
-        and not (m.token_end - m.token_start == 1 and m.token_start in rulings.formulas)
+        if not (m.token_end - m.token_start == 1 and m.token_start in rulings.formulas)
         and not all(gazetteer.is_function_word(t.surface) for t in tokens[m.token_start : m.token_end])
     ]
-    return sorted([*kept, *rulings.places], key=lambda m: m.token_start)
+    return replaced_by(kept, rulings.places)
+
+
+def replaced_by(mentions: Sequence[Mention], winners: Sequence[Mention]) -> list[Mention]:
+    """The winners, and the mentions none of them overlaps, in order (the rulings' places, a watch list)."""
+    taken = {i for w in winners for i in range(w.token_start, w.token_end)}
+    kept = [m for m in mentions if taken.isdisjoint(range(m.token_start, m.token_end))]
+    return sorted([*kept, *winners], key=lambda m: m.token_start)
