@@ -28,7 +28,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from reports.scope import Scope, quoted
 from reports.views import add_entity_names, base_name, view_statements
@@ -75,6 +74,8 @@ class ReadOnlyTables:
         if self.limits.threads:
             config["threads"] = self.limits.threads
         self.con = duckdb.connect(":memory:", config=config)
+        import pyarrow.dataset as ds  # here, not at the top: it imports pandas (0.4 s), which a run's artifacts skip
+
         for name, schema in TABLES.items():
             paths = [str(p) for p in snapshot.files(name)]
             self.con.register(

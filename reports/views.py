@@ -67,11 +67,11 @@ def add_entity_names(con: duckdb.DuckDBPyConnection, materialize: bool = False) 
     """Define entity_names on a connection that has the views: a view, or a table for a database file
     that DuckDB opens without khabar (the display-name function lives in this process only)."""
     from tasks.entities.keys import display_name
+    from tasks.storage import arrow_array
 
     def names(surfaces: pa.Array, keys: pa.Array) -> pa.Array:
-        return pa.array(
-            [display_name(s, k) for s, k in zip(surfaces.to_pylist(), keys.to_pylist(), strict=True)], pa.string()
-        )
+        names = [display_name(s, k) for s, k in zip(surfaces.to_pylist(), keys.to_pylist(), strict=True)]
+        return arrow_array(names, pa.string())
 
     varchar = duckdb.sqltype("VARCHAR")
     con.create_function(_DISPLAY_NAME, names, [varchar, varchar], varchar, type=duckdb.func.ARROW, side_effects=False)

@@ -75,14 +75,14 @@ def run_of(file_name: str) -> str | None:
 
 def to_arrow(columns: dict[str, list], schema: pa.Schema) -> pa.Table:
     """Column lists to a table of exactly this schema (never an inferred one)."""
-    return pa.Table.from_arrays([_array(columns[field.name], field.type) for field in schema], schema=schema)
+    return pa.Table.from_arrays([arrow_array(columns[field.name], field.type) for field in schema], schema=schema)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def _array(values: list, kind: pa.DataType) -> pa.Array:
+def arrow_array(values: list, kind: pa.DataType) -> pa.Array:
     """One column. Strings, numbers, booleans and microsecond timestamps go through arro3 (deltalake's Arrow library):
     pyarrow imports pandas on its first conversion of a Python list (0.6 s, a fifth of a run with nothing
     new to read). Other types (dates, lists: only shards write them) through pyarrow."""

@@ -187,3 +187,23 @@ def test_the_run_artifacts_top_entities_agree_with_sql(con, sample_output):
             f"GROUP BY ALL ORDER BY mentions DESC, documents DESC, type, canonical_key LIMIT {limit}",
         )
         assert [tuple(r.values()) for r in top_entities(sample_output, parts, limit)] == rows, limit
+
+
+def test_the_run_artifacts_top_entities_import_no_pandas(sample_output):
+    """They are made after the last shard, while the user waits: pyarrow.dataset, and pyarrow's conversion
+    of a Python list in the display-name function, imported pandas there (0.4 s of a run's end)."""
+    import subprocess
+    import sys
+
+    from tasks.tables import load_for_reading
+
+    parts = load_for_reading(sample_output).paths("entities")
+    code = (
+        "import sys\n"
+        "from reports.query import top_entities\n"
+        f"assert top_entities({str(sample_output)!r}, {parts!r}, 5)\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
