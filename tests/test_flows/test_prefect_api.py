@@ -82,3 +82,38 @@ def test_the_temporary_server_runs_only_what_a_run_needs(prefect_api_url: str) -
     assert settings["server"]["services"]["triggers"]["enabled"] is False
     assert settings["server"]["events"]["stream_out_enabled"] is False
     assert settings["server"]["services"]["task_run_recorder"]["enabled"] is True  # the run's history stays
+
+
+def test_a_flow_on_the_temporary_server_sends_no_heartbeats(prefect_api_url: str) -> None:
+    # Heartbeats let a server notice a crashed flow run; the temporary server dies with the run, so nobody
+    # would. Their thread sleeps in 1 s steps and the flow's end joins it: 0.5 s of every run's end, on average.
+    from prefect import flow
+    from prefect.settings import get_current_settings
+
+    @flow
+    def heartbeat_frequency() -> int | None:
+        return get_current_settings().flows.heartbeat_frequency
+
+    assert heartbeat_frequency() is None
+
+
+def test_a_flow_on_a_configured_server_keeps_its_heartbeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextvars
+
+    from prefect.settings import get_current_settings
+
+    import flows.prefect_api
+
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")  # no temporary server is started
+    monkeypatch.setattr(flows.prefect_api, "configured_api_url", lambda: "http://127.0.0.1:4200/api")
+
+    def frequencies() -> tuple[int | None, int | None]:
+        configured = get_current_settings().flows.heartbeat_frequency
+        with flows.prefect_api.prefect_api() as api:
+            assert api.server is None
+            return configured, get_current_settings().flows.heartbeat_frequency
+
+    # A fresh context: the session's temporary server (prefect_api_url) switched heartbeats off in this one.
+    configured, during_the_run = contextvars.Context().run(frequencies)
+    assert configured is not None
+    assert during_the_run == configured
