@@ -73,10 +73,10 @@ def resolve(config: NerConfig) -> NerConfig:
 @functools.cache
 def load_extractor(config: NerConfig | str = "gazetteer") -> EntityExtractor:
     """The extractor for a configuration, built once per process (workers reuse it across shards): the
-    backend, the gazetteer's rulings over a learned one, then the user's lists over it, then
-    document-level consistency over all."""
+    backend, its names found again where they recur (crf, bilstm), the gazetteer's rulings over a
+    learned one, then the user's lists over it, then document-level consistency over all."""
     from tasks.entities.backends import BACKENDS, GAZETTEER
-    from tasks.entities.consistency import DocumentConsistency
+    from tasks.entities.consistency import DocumentConsistency, FoundAgain
     from tasks.entities.gazetteer import WatchList, packaged_gazetteer
     from tasks.entities.rulings import Ruled
 
@@ -85,6 +85,8 @@ def load_extractor(config: NerConfig | str = "gazetteer") -> EntityExtractor:
     config = resolve(config)
     backend = BACKENDS[config.backend]
     extractor = backend.load(config)
+    if backend.finds_again:  # before the rulings, which then also judge what was found again
+        extractor = FoundAgain(extractor)
     if backend.ruled:
         extractor = Ruled(extractor, packaged_gazetteer())
     if config.gazetteer_files and backend is not GAZETTEER:  # the gazetteer reads them itself
@@ -102,8 +104,8 @@ def _name_words() -> tuple[frozenset[str], frozenset[str]]:
 
 
 def code_version(config: NerConfig) -> str:
-    """The version of the configured extractor's code: its rules, features or predictor, the gazetteer's
-    rulings over a learned backend, and the document-level consistency over it.
+    """The version of the configured extractor's code: its rules, features or predictor, the finding again
+    of its names, the gazetteer's rulings over a learned backend, and the document-level consistency over it.
 
     Bumped in the backend's module when its output changes for the same model; the CRF stacks the
     gazetteer's rules as features, so its version carries both.
@@ -113,8 +115,9 @@ def code_version(config: NerConfig) -> str:
 
     config = resolve(config)
     backend = BACKENDS[config.backend]
+    again = f"+again{consistency.AGAIN_VERSION}" if backend.finds_again else ""
     ruled = f"+rulings{rulings.VERSION}" if backend.ruled else ""
-    return f"{backend.code_version()}{ruled}+doc{consistency.VERSION}"
+    return f"{backend.code_version()}{again}{ruled}+doc{consistency.VERSION}"
 
 
 def model_hash(config: NerConfig) -> str:

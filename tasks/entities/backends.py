@@ -29,6 +29,9 @@ class Backend:
     # whether the gazetteer's rulings overrule it (tasks.entities.rulings): every backend but the gazetteer,
     # which applies those rules as it tags
     ruled: bool = True
+    # whether a name it found once is found again where it recurs untagged (tasks.entities.consistency):
+    # the learned backends measured on the cross-validation; not the gazetteer, whose guesses it spread
+    finds_again: bool = False
 
 
 def _fail(message: str) -> Exception:
@@ -115,6 +118,7 @@ CRF = Backend(
     code_version=_crf_version,
     model_hash=_crf_hash,
     load=_crf_load,
+    finds_again=True,
 )
 
 
@@ -163,6 +167,7 @@ BILSTM = Backend(
     code_version=_bilstm_version,
     model_hash=_crf_hash,  # the same inputs: the model file and the packaged lists its CRF features read
     load=_bilstm_load,
+    finds_again=True,
 )
 
 

@@ -11,13 +11,18 @@ A family name counts only from a full name that starts with a known given name (
 name or a function word itself (علي, على) or follows a lineage word (بن، آل، أبو). A family name
 shared by two full names in the document, or tagged as a name of another type there, is left alone.
 
-Finding a name again where the backend did not tag it was tried too and is not done: on ANERcorp's
-five blocks it moved the micro-F1 by less than 0.002, down on two blocks of five for both the
-gazetteer and the CRF, and on real news about a third of what it added was wrong (docs/entities.md).
+A name a learned backend found once is found again where it recurs in the same document untagged
+(found_again): the same words, the first with or without its proclitics (بالجزيرة after الجزيرة), in
+one sentence, over words no mention holds. A name the backend tagged with two types is left alone,
+and so is one it left untagged more than twice as often as it tagged it: a model that read العربي as
+an organisation once and as a word five times was right the five times. The gazetteer is not
+wrapped: its lists already find every occurrence of what they hold, and finding its guesses again
+spread its errors (docs/entities.md has the figures).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -26,6 +31,8 @@ from tasks.entities.keys import proclitic_readings
 from tasks.segment import Token
 
 VERSION = "1"  # part of every backend's code version: documents tagged before it become stale
+AGAIN_VERSION = "1"  # part of the code version of a backend whose names are found again
+_AGAIN_RATIO = 2  # found again only where untagged at most this many times per tagged occurrence
 _LINEAGE = frozenset({"بن", "ابن", "بنت", "ال", "ابو", "ابي", "ام", "عبد", "ولد"})  # match keys; آل is ال
 _MIN_LENGTH = 3
 
@@ -90,3 +97,81 @@ def consistent_keys(
                     break
         result.append(m)
     return result
+
+
+class FoundAgain:
+    """An extractor whose names are found again where they recur untagged in the document (see the module)."""
+
+    def __init__(self, inner: EntityExtractor) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.version = f"{inner.version}+again{AGAIN_VERSION}"
+        self.model_hash = inner.model_hash
+
+    def extract(self, tokens: Sequence[Token]) -> list[Mention]:
+        return found_again(tokens, self.inner.extract(tokens))
+
+
+Name = tuple[str, ...]  # a mention's words, as match keys
+
+
+def found_again(tokens: Sequence[Token], mentions: Sequence[Mention], ratio: float = _AGAIN_RATIO) -> list[Mention]:
+    """The mentions, and each name's untagged recurrences in the document as mentions of that name, in order.
+
+    Linear in the tokens: at each untagged word, one dictionary lookup per proclitic reading and per
+    length of a name that starts with that reading.
+    """
+    first_mention: dict[Name, Mention | None] = {}  # None: tagged with two types
+    tagged: Counter[Name] = Counter()
+    for m in mentions:
+        name = tuple(t.key for t in tokens[m.token_start : m.token_end])
+        first = first_mention.setdefault(name, m)
+        if first is not None and first.type != m.type:
+            first_mention[name] = None
+        tagged[name] += 1
+    lengths: dict[str, list[int]] = {}  # a name's first word -> the lengths of the names it starts, longest first
+    for name, head in first_mention.items():
+        if head is not None:
+            lengths.setdefault(name[0], []).append(len(name))
+    if not lengths:
+        return list(mentions)
+    for each in lengths.values():
+        each.sort(reverse=True)
+    taken = bytearray(len(tokens))
+    for m in mentions:
+        taken[m.token_start : m.token_end] = b"\x01" * (m.token_end - m.token_start)
+    found: dict[Name, list[Mention]] = {}
+    i = 0
+    while i < len(tokens):
+        recurring = None if taken[i] else _name_at(tokens, i, lengths, first_mention, taken)
+        if recurring is None:
+            i += 1
+            continue
+        head = first_mention[recurring]
+        assert head is not None
+        found.setdefault(recurring, []).append(Mention(head.type, i, i + len(recurring), head.canonical_key))
+        i += len(recurring)
+    added = [m for name, recurrences in found.items() if len(recurrences) <= ratio * tagged[name] for m in recurrences]
+    if not added:
+        return list(mentions)
+    return sorted([*mentions, *added], key=lambda m: m.token_start)
+
+
+def _name_at(
+    tokens: Sequence[Token],
+    i: int,
+    lengths: dict[str, list[int]],
+    first_mention: dict[Name, Mention | None],
+    taken: bytearray,
+) -> Name | None:
+    """The longest name found in the document that starts at token i (its first word with or without
+    proclitics), within one sentence and over untagged words only."""
+    for reading in proclitic_readings(tokens[i].key):
+        for n in lengths.get(reading, ()):
+            end = i + n
+            if end > len(tokens) or tokens[end - 1].sentence_idx != tokens[i].sentence_idx or any(taken[i:end]):
+                continue
+            name = (reading, *(t.key for t in tokens[i + 1 : end]))
+            if first_mention.get(name) is not None:
+                return name
+    return None

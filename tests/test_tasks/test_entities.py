@@ -396,7 +396,7 @@ class _Scripted:
         return _mentions_of(tokens, self.found)
 
 
-def _scripted_backend(monkeypatch, found: list[tuple[str, str]]):
+def _scripted_backend(monkeypatch, found: list[tuple[str, str]], finds_again: bool = False):
     """The scripted backend, in the registry and loaded as a run loads any backend (once per process: the
     extractor is cached by its configuration)."""
     from tasks.entities import NerConfig
@@ -410,8 +410,10 @@ def _scripted_backend(monkeypatch, found: list[tuple[str, str]]):
         code_version=lambda: "0",
         model_hash=lambda config: "abc",
         load=lambda config: _Scripted(found),
+        finds_again=finds_again,
     )
     monkeypatch.setitem(BACKENDS, "scripted", backend)
+    load_extractor.cache_clear()  # another test's scripted backend has the same configuration
     return load_extractor(NerConfig(backend="scripted"))
 
 
@@ -426,6 +428,60 @@ def test_the_gazetteers_rulings_overrule_a_learned_backend(monkeypatch):
         ("LOC", "الرياض", "الرياض"),
         ("MISC", "الله", "الله"),
     ]
+
+
+def test_a_name_found_once_is_found_again_where_it_recurs_in_the_document(monkeypatch):
+    """The model tagged each name once; a run finds the rest (a longer name before its last word, a name with
+    a proclitic), and the short name then takes the full name's key."""
+    text = (
+        "التقى الوزير سيرغي لافروف نظيره في موسكو أمس. وعاد لافروف إلى موسكو. "
+        "وقال سيرغي لافروف إن المحادثات جيدة، وغادر ولافروف موسكو مبتسما."
+    )
+    found = [("PERS", "سيرغي لافروف"), ("LOC", "موسكو"), ("PERS", "لافروف")]
+    full = entities("سيرغي لافروف", _scripted_backend(monkeypatch, [("PERS", "سيرغي لافروف")]))[0][2]
+    assert entities(text, _scripted_backend(monkeypatch, found, finds_again=True)) == [
+        ("PERS", "سيرغي لافروف", full),
+        ("LOC", "موسكو", "موسكو"),
+        ("PERS", "لافروف", full),
+        ("LOC", "موسكو", "موسكو"),
+        ("PERS", "سيرغي لافروف", full),
+        ("PERS", "ولافروف", full),
+        ("LOC", "موسكو", "موسكو"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        # the model read العربي as an organisation once and as a word three times: it was right three times
+        ("قال نادي العربي إن الفريق العربي فاز، والشعر العربي والأدب العربي بخير.", [("ORG", "العربي")]),
+        # a name the model tagged with two types is no name to spread
+        ("زار جاكسون المدينة. وفي جاكسون قال جاكسون إن الطقس جميل.", [("PERS", "جاكسون"), ("LOC", "جاكسون")]),
+    ],
+)
+def test_a_name_the_backend_doubted_is_not_found_again(monkeypatch, text, found):
+    tagged = entities(text, _scripted_backend(monkeypatch, found))
+    assert entities(text, _scripted_backend(monkeypatch, found, finds_again=True)) == tagged
+
+
+def test_the_rulings_also_judge_what_was_found_again(monkeypatch):
+    """MISC الله in كتاب الله is the model's to find; found again in رحمه الله, the formula's ruling removes it."""
+    from tasks.entities.consistency import found_again
+
+    text = "إن كتاب الله يهدي. ثم قال سموه رحمه الله إن الخير كثير."
+    found = [("MISC", "الله")]
+    tokens = tokenize(text, split_sentences(text))
+    assert [tokens[m.token_start].surface for m in found_again(tokens, _mentions_of(tokens, found))] == ["الله"] * 2
+    assert entities(text, _scripted_backend(monkeypatch, found, finds_again=True)) == [("MISC", "الله", "الله")]
+
+
+def test_only_the_learned_backends_find_their_names_again():
+    from tasks.entities import consistency
+    from tasks.entities.backends import BACKENDS
+
+    assert {name for name, b in BACKENDS.items() if b.finds_again} == {"crf", "bilstm"}
+    assert "+again" not in load_extractor("gazetteer").version
+    assert consistency.AGAIN_VERSION
 
 
 def test_the_gazetteer_is_not_ruled_twice_and_a_learned_backend_is_versioned_with_its_rulings():

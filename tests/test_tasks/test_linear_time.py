@@ -88,3 +88,22 @@ def test_every_entity_backend_is_linear(backend, crf_model, bilstm_model, tiny_c
     small, large = tokens_of(text), tokens_of(text * SPAN)
     ratio = growth(extractor.extract, small, large, repeats=9 if backend == "gazetteer" else 3)
     assert ratio < 2.5, f"{backend}: each doubling of the tokens took {ratio:.1f}x the time"
+
+
+def test_finding_names_again_is_linear():
+    """Names tagged in every other sentence are found again in the others (tasks.entities.consistency)."""
+    from tasks.entities import Mention
+    from tasks.entities.consistency import found_again
+
+    def tagged_in_every_other_sentence(text: str):
+        tokens = tokens_of(text)
+        starts = [t.idx for t in tokens if t.surface == "سامر" and t.sentence_idx % 2 == 0]
+        return tokens, [Mention("PERS", i, i + 2, "سامر الخطيب") for i in starts]
+
+    def run(document) -> None:
+        tokens, mentions = document
+        assert len(found_again(tokens, mentions)) == 2 * len(mentions)
+
+    small, large = tagged_in_every_other_sentence(LINE), tagged_in_every_other_sentence(LINE * SPAN)
+    ratio = growth(run, small, large, repeats=5)
+    assert ratio < 2.5, f"finding names again: each doubling of the tokens took {ratio:.1f}x the time"
