@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import resource
 import subprocess
@@ -123,7 +124,9 @@ def cross_validation(work: Path, gold: list, unlabelled: list[list[str]], folds:
     from tasks.entities.rulings import Ruled
 
     bounds = [len(gold) * k // folds for k in range(folds + 1)]
-    with ProcessPoolExecutor(2) as pool:
+    # Fresh interpreters, not forks: after the dev-split CRF's training in this process, forked trainers
+    # waited forever on a lock that a thread of the parent held when they were forked.
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         trained = list(pool.map(partial(train_fold, work, gold, unlabelled, bounds, reuse), range(folds)))
     torch.set_num_threads(1)
     f1: dict[str, list[float]] = {"gazetteer": [], "crf": [], "bilstm": []}

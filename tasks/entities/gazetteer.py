@@ -19,7 +19,7 @@ from tasks.entities.keys import canonical_key, match_key, phrase_key, proclitic_
 from tasks.entities.rulings import Rulings, replaced_by
 from tasks.segment import Token, sentence_ranges
 
-VERSION = "8"  # bump when the rules change: the fingerprint carries it, so documents become stale
+VERSION = "9"  # bump when the rules change: the fingerprint carries it, so documents become stale
 _FORMULA = "FORMULA"  # cues.tsv rows of religious formulas
 _LIST_FILES = {"PERS": "persons.tsv", "ORG": "organizations.tsv", "LOC": "locations.tsv", "MISC": "misc.tsv"}
 _NAME_JOINERS = frozenset({"بن", "ابن", "بنت", "عبد", "ابو", "ابي", "ال", "ام"})
@@ -327,11 +327,15 @@ class _SentenceTagger:
 
     def _in_formula(self, i: int, named: tuple[int, str, GazetteerEntry]) -> bool:
         """The name of God alone, after the word of a religious formula (حفظه، شاء، بمشيئة...)."""
+        return named[0] == 1 and self.keys[i] == _GOD and i > self.start and self._formula_at(i - 1)
+
+    def _formula_at(self, j: int) -> bool:
+        """Word j opens a religious formula: the word of one (رحمه، صلى، رضي...), then the name of God. It is
+        never part of a name: محمد صلى الله عليه وسلم is the Prophet, then a blessing; رحمه الله is no رحمة."""
         return (
-            named[0] == 1
-            and self.keys[i] == _GOD
-            and i > self.start
-            and any(r in self.g.formula_words for r in proclitic_readings(self.keys[i - 1]))
+            j + 1 < self.end
+            and self.keys[j + 1] == _GOD
+            and any(r in self.g.formula_words for r in proclitic_readings(self.keys[j]))
         )
 
     def _read_as_noun(self, i: int, named: tuple[int, str, GazetteerEntry]) -> bool:
@@ -483,7 +487,7 @@ class _SentenceTagger:
         if not self._can_start_name(i):
             return i + 1
         j = i + 1
-        while j < self.end and j - i < _MAX_NAME_TOKENS:
+        while j < self.end and j - i < _MAX_NAME_TOKENS and not self._formula_at(j):
             key = self.keys[j]
             if key == _GOD and j > i:  # عبد الله، نصر الله: part of the name
                 j += 1
@@ -530,6 +534,8 @@ class _SentenceTagger:
         return self.strict[i] in self.g.stopwords or _is_hamza_function_word(self.tokens[i].surface)
 
     def _can_start_name(self, i: int) -> bool:
+        if self._formula_at(i):
+            return False
         if self._given_name_reading(i) is not None or self._is_compound_name_start(i):
             return True
         if self._is_function_word(i) or self.keys[i].startswith("ال") or self.keys[i] in _TITLE_QUALIFIERS:

@@ -276,6 +276,24 @@ def test_a_religious_formula_is_not_an_entity(text):
     assert [m for m in entities(text) if m[0] == "MISC"] == []
 
 
+@pytest.mark.parametrize(
+    ("text", "people"),
+    [
+        # رحمه read as the given name رحمة, and الله as its family name: 4 such people on real news
+        ("ثم قال رحمه الله وغادر.", []),
+        ("والفقيد رحمه الله كان يقرؤه.", []),
+        ("قال النبي محمد صلى الله عليه وسلم إن الدين يسر.", []),
+        ("وقال الملك فيصل بن فهد رحمه الله إن", ["فيصل بن فهد"]),
+        ("روى أنس بن مالك رضي الله عنه", ["أنس بن مالك"]),
+        ("وقال عبد الله بن عمر إن", ["عبد الله بن عمر"]),  # الله in a name, not after a formula's word
+    ],
+)
+def test_a_religious_formula_is_never_part_of_a_name(text, people):
+    found = entities(text)
+    assert [s for t, s, _ in found if t == "PERS"] == people
+    assert [m for m in found if m[0] == "MISC"] == []
+
+
 def test_the_name_of_god_outside_a_formula_is_still_tagged():
     assert ("MISC", "الله", "الله") in entities("آمنوا بالله ورسوله ثم ذكروا الله كثيرا")
 
@@ -462,6 +480,17 @@ def test_a_name_found_once_is_found_again_where_it_recurs_in_the_document(monkey
 def test_a_name_the_backend_doubted_is_not_found_again(monkeypatch, text, found):
     tagged = entities(text, _scripted_backend(monkeypatch, found))
     assert entities(text, _scripted_backend(monkeypatch, found, finds_again=True)) == tagged
+
+
+def test_a_learned_backends_name_ends_before_a_religious_formula(monkeypatch):
+    """The bilstm read formulas into names on real news (PERS رحمه الله 11, محمد صلى الله 10): a name ends
+    before the formula's word, and a formula alone is no name."""
+    text = "قال النبي محمد صلى الله عليه وسلم. وقال رحمه الله إن فيصل بن فهد رحمه الله زار المدينة."
+    found = [("PERS", "محمد صلى الله"), ("PERS", "رحمه الله"), ("PERS", "فيصل بن فهد رحمه الله")]
+    assert [(t, s, key) for t, s, key in entities(text, _scripted_backend(monkeypatch, found))] == [
+        ("PERS", "محمد", "محمد"),
+        ("PERS", "فيصل بن فهد", "فيصل بن فهد"),
+    ]
 
 
 def test_the_rulings_also_judge_what_was_found_again(monkeypatch):
