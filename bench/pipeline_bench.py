@@ -76,7 +76,9 @@ def measure(args: list[str], env: dict[str, str]) -> Measured:
                 by_role: dict[str, float] = {}
                 for p in tree:
                     times = p.cpu_times()
-                    cpu[p.pid] = (cpu[p.pid][0] if p.pid in cpu else _role(p, root), times.user + times.system)
+                    # the role from each sample: a process seen between fork and exec still has khabar's
+                    # command line (the temporary server was once counted among the workers so)
+                    cpu[p.pid] = (_role(p, root), times.user + times.system)
                     by_role[cpu[p.pid][0]] = by_role.get(cpu[p.pid][0], 0) + rss.get(p.pid, 0)
                 for role, used in by_role.items():
                     role_peak[role] = max(role_peak.get(role, 0), used)

@@ -214,10 +214,13 @@ def _process_shard(spec: ShardSpec) -> ShardResult:
     failpoint("shard.before_write")
     if docs:
         tables = shard_tables(docs, extractor, spec.run_id, spec.fingerprint, datetime.now(UTC))
-        for name, table in tables.items():  # invisible until the flow commits them (tasks.tables)
-            result.parts[name] = write_part(spec.out_dir, name, spec.part, table)
+        for name in list(tables):  # invisible until the flow commits them (tasks.tables)
+            result.parts[name] = write_part(spec.out_dir, name, spec.part, tables.pop(name))
     result.n_documents = len(docs)
     result.n_tokens = sum(len(d.tokens) for d in docs)
     result.n_entities = sum(len(d.entities) for d in docs)
+    # Freeing the shard's documents (millions of small objects) is the shard's work too: timed here, not
+    # after the return, where it counted as time between shards (about 35 ms a shard of 500 articles).
+    del docs
     result.seconds = time.perf_counter() - started
     return result
