@@ -214,8 +214,8 @@ def _process_shard(spec: ShardSpec) -> ShardResult:
     failpoint("shard.before_write")
     if docs:
         tables = shard_tables(docs, extractor, spec.run_id, spec.fingerprint, datetime.now(UTC))
-        for name in list(tables):  # invisible until the flow commits them (tasks.tables)
-            result.parts[name] = write_part(spec.out_dir, name, spec.part, tables.pop(name))
+        for name, table in tables.items():  # invisible until the flow commits them (tasks.tables)
+            result.parts[name] = write_part(spec.out_dir, name, spec.part, table)
     result.n_documents = len(docs)
     result.n_tokens = sum(len(d.tokens) for d in docs)
     result.n_entities = sum(len(d.entities) for d in docs)
