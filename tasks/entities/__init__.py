@@ -73,7 +73,7 @@ def resolve(config: NerConfig) -> NerConfig:
 @functools.cache
 def load_extractor(config: NerConfig | str = "gazetteer") -> EntityExtractor:
     """The extractor for a configuration, built once per process (workers reuse it across shards): the
-    backend, its names found again where they recur (crf, bilstm), the gazetteer's rulings over a
+    backend, its names found again where they recur (crf, bilstm, camel), the gazetteer's rulings over a
     learned one, then the user's lists over it, then document-level consistency over all."""
     from tasks.entities.backends import BACKENDS, GAZETTEER
     from tasks.entities.consistency import DocumentConsistency, FoundAgain

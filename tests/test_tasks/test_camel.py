@@ -69,6 +69,30 @@ def test_extractor_on_cleaned_text_has_one_label_per_token(tiny_camel_model):
     assert extractor.version.startswith("1+") and len(extractor.model_hash) == 64
 
 
+def test_a_name_camel_tagged_once_is_found_again_where_it_recurs(tiny_camel_model):
+    """The tiny model reads بالقاهرة as one unknown piece, so it tags القاهرة and not its recurrence with a
+    proclitic; a run finds it again (and versions the camel chain with it)."""
+    from tasks.entities import code_version
+
+    text = clean_text("زار محمد العتيبي القاهرة. وأقام محمد بالقاهرة.")
+    tokens = tokenize(text, split_sentences(text))
+    config = NerConfig(backend="camel", model=str(tiny_camel_model))
+
+    def found(extractor):
+        return [
+            (m.type, text[tokens[m.token_start].start : tokens[m.token_end - 1].end]) for m in extractor.extract(tokens)
+        ]
+
+    assert ("LOC", "بالقاهرة") not in found(CamelExtractor(tiny_camel_model))
+    assert found(load_extractor(config)) == [
+        ("PERS", "محمد العتيبي"),
+        ("LOC", "القاهرة"),
+        ("PERS", "محمد"),
+        ("LOC", "بالقاهرة"),
+    ]
+    assert "+again" in code_version(config)
+
+
 def test_camel_without_a_model_fails_fast_and_clearly(tmp_path, monkeypatch):
     monkeypatch.setenv("CAMELTOOLS_DATA", str(tmp_path))
     with pytest.raises(

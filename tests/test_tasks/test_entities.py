@@ -508,7 +508,7 @@ def test_only_the_learned_backends_find_their_names_again():
     from tasks.entities import consistency
     from tasks.entities.backends import BACKENDS
 
-    assert {name for name, b in BACKENDS.items() if b.finds_again} == {"crf", "bilstm"}
+    assert {name for name, b in BACKENDS.items() if b.finds_again} == {"crf", "bilstm", "camel"}
     assert "+again" not in load_extractor("gazetteer").version
     assert consistency.AGAIN_VERSION
 
