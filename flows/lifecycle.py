@@ -24,6 +24,7 @@ from tasks.boilerplate import BoilerplateCounter
 from tasks.entities import NerConfig
 from tasks.faults import failpoint
 from tasks.inventory import (
+    SHARD_SIZE,
     FileFacts,
     FileStat,
     Plan,
@@ -54,7 +55,7 @@ class ShardCommitter:
 
     The first shard is committed when it finishes; shards that finish within COMMIT_EVERY_S of the last
     step are committed together in the next one:
-    a step costs five Delta commits (about 80 ms), and a 20,000-article run has 40 shards.
+    a step costs five Delta commits (about 80 ms), and a 20,000-article run has 24 shards.
     """
 
     COMMIT_EVERY_S = 5.0
@@ -102,7 +103,7 @@ class PlannedRun:
 def planned_run(
     raw_dir: str,
     out_dir: str,
-    shard_size: int = 500,
+    shard_size: int = SHARD_SIZE,
     max_file_bytes: int = 50_000_000,
     ner: NerConfig | None = None,
     kind: str = "nightly",

@@ -13,6 +13,7 @@ from flows.lifecycle import RunFailedError, nightly_run
 from flows.settings import Settings, flow_parameters
 from flows.summary import RunSummary, publish_artifacts
 from tasks.entities import NerConfig
+from tasks.inventory import SHARD_SIZE
 
 __all__ = ["RunFailedError", "nightly", "run_nightly", "summary_of", "task_runner_for"]
 
@@ -21,7 +22,7 @@ __all__ = ["RunFailedError", "nightly", "run_nightly", "summary_of", "task_runne
 def nightly(
     raw_dir: str,
     out_dir: str,
-    shard_size: int = 500,
+    shard_size: int = SHARD_SIZE,
     max_file_bytes: int = 50_000_000,
     ner: NerConfig | None = None,
     kind: str = "nightly",

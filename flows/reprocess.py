@@ -14,7 +14,7 @@ from flows.shard_runner import run_shards, shard_specs, start_run
 from flows.summary import RunSummary, publish_artifacts
 from tasks.boilerplate import BoilerplateCounter
 from tasks.entities import NerConfig
-from tasks.inventory import split_into_shards
+from tasks.inventory import SHARD_SIZE, split_into_shards
 from tasks.lock import LockedError, output_lock
 from tasks.reprocess import Selection, parts_without, readable_sources, select_documents
 from tasks.runlog import write_run_record
@@ -27,7 +27,7 @@ def reprocess(
     raw_dir: str,
     out_dir: str,
     selection: Selection,
-    shard_size: int = 500,
+    shard_size: int = SHARD_SIZE,
     ner: NerConfig | None = None,
     workers: int | None = None,
     retries: int = 2,

@@ -11,6 +11,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from tasks.entities.backends import CHOICES
+from tasks.inventory import SHARD_SIZE
 
 if TYPE_CHECKING:
     from tasks.entities import NerConfig
@@ -83,7 +84,7 @@ class Settings(ReadSettings):
 
     raw_dir: Path = Field(Path("data/raw"), description="Folder of raw article files (*.txt, searched recursively)")
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="Worker processes for shards")
-    shard_size: int = Field(500, ge=1, description="Documents per shard task")
+    shard_size: int = Field(SHARD_SIZE, ge=1, description="Documents per shard task, at most")
     max_file_bytes: int = Field(50_000_000, ge=1, description="Larger input files are quarantined unread")
     max_doc_seconds: float = Field(
         300.0, ge=0, description="A document still processing after this is quarantined too_slow (0: no limit)"

@@ -248,19 +248,36 @@ def plan_documents(
     return plan
 
 
-def split_into_shards(paths: list[str], shard_size: int, workers: int) -> list[list[str]]:
-    """Consecutive groups of at most shard_size paths, balanced so every worker gets whole rounds.
+# Documents per shard, unless the user says otherwise. Each shard is a Prefect task: about 0.1 s of CPU
+# in the Prefect server, khabar and the workers together, on the cores that do the shards' work. 20,000
+# SaudiNewsNet articles on 2 cores, alternated: 31.9 s with shards of 1,000 against 34.8 s with 500.
+SHARD_SIZE = 1000
 
-    One group when everything fits in one shard; otherwise the group count is rounded up to a
-    multiple of the workers and the paths are spread evenly, so no worker idles in the last round.
+
+def split_into_shards(paths: list[str], shard_size: int, workers: int) -> list[list[str]]:
+    """Consecutive groups of at most shard_size paths, in whole rounds, the last two rounds smaller.
+
+    One group when everything fits in one shard. Otherwise the groups come in rounds of one per
+    worker, their paths spread evenly, so no worker idles in a last round of fewer shards. Past two
+    whole rounds, the last two are a half and a quarter of a shard: a worker that ends its last
+    shard early then waits for the others' quarter shards, not for a whole one (one worker waits for
+    nobody, and a shard of under 4 paths does not shrink).
     """
     if not paths:
         return []
-    n_shards = -(-len(paths) // shard_size)
+    tail: list[int] = []
+    if workers > 1 and shard_size >= 4 and len(paths) > 2 * workers * shard_size:
+        tail = [shard_size // 2] * workers + [shard_size // 4] * workers
+    body = len(paths) - sum(tail)
+    n_shards = -(-body // shard_size)
     if n_shards > 1:
-        n_shards = -(-n_shards // workers) * workers
-    size = -(-len(paths) // n_shards)
-    return [paths[i : i + size] for i in range(0, len(paths), size)]
+        n_shards = min(-(-n_shards // workers) * workers, body)
+    even, longer = divmod(body, n_shards)
+    groups, start = [], 0
+    for size in [even + 1] * longer + [even] * (n_shards - longer) + tail:
+        groups.append(paths[start : start + size])
+        start += size
+    return groups
 
 
 @dataclass(frozen=True)

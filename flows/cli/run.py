@@ -40,6 +40,7 @@ from flows.output import (
     stderr,
 )
 from flows.output import warning as output_warning
+from tasks.inventory import SHARD_SIZE
 
 
 @app.command()
@@ -52,7 +53,10 @@ def run(
         typer.Option(
             "--shard-size",
             min=1,
-            help="Documents per shard task (env KHABAR_SHARD_SIZE, default 500)",
+            help=(
+                f"Documents per shard task, at most; the last two rounds are smaller "
+                f"(env KHABAR_SHARD_SIZE, default {SHARD_SIZE})"
+            ),
             show_default=False,
         ),
     ] = None,

@@ -16,6 +16,7 @@ from pipeline import files_under, read_all
 from typer.testing import CliRunner
 
 from flows.cli import app
+from tasks.inventory import SHARD_SIZE
 
 KHABAR = str(Path(sys.executable).with_name("khabar"))
 runner = CliRunner()
@@ -683,7 +684,7 @@ def test_project_file_settings_yield_to_the_environment_and_to_options(tmp_path,
     seen = {r["setting"]: (r["value"], r["from"]) for r in rows}
     assert seen["out_dir"] == ("from-file", str(tmp_path / "khabar.toml"))
     assert seen["workers"] == ("1", "KHABAR_WORKERS")
-    assert seen["shard_size"] == ("500", "default")
+    assert seen["shard_size"] == (str(SHARD_SIZE), "default")
     # An option wins over the file: the crf backend named there needs a model, the option's gazetteer none.
     tagged = runner.invoke(app, ["ner", "tag", "زار الوفد الرياض", "--format", "csv"])
     assert tagged.exit_code == 2 and tagged.output.startswith("Error: the crf backend needs a model file")

@@ -54,7 +54,7 @@ def reports_of(out: Path) -> dict[str, list[tuple]]:
 def test_a_run_on_a_local_dask_cluster_writes_exactly_what_a_local_run_writes(tmp_path, raw_corpus, sample_output):
     summary = run_pipeline(raw_corpus, tmp_path / "out", executor="dask", workers=2, shard_size=3)
 
-    assert (summary.docs_new, summary.docs_failed, summary.n_shards, summary.workers) == (12, 0, 5, 2)
+    assert (summary.docs_new, summary.docs_failed, summary.n_shards, summary.workers) == (12, 0, 6, 2)
     assert rows_of(tmp_path / "out") == rows_of(sample_output)  # same doc_ids, same rows, same offsets
     assert reports_of(tmp_path / "out") == reports_of(sample_output)
     assert check_tables(tmp_path / "out").problems == []

@@ -3,6 +3,8 @@ from dataclasses import replace
 
 import pytest
 from conftest import make_raw
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tasks.documents import content_hash, doc_id_for
 from tasks.inventory import (
@@ -112,9 +114,14 @@ def test_duplicates_follow_their_document_into_quarantine():
         (0, 500, 2, []),
         (13, 500, 2, [13]),  # fits one shard: no second worker is started for it
         (1000, 500, 2, [500, 500]),
-        (3271, 500, 2, [409] * 7 + [408]),  # 7 shards rounded up to 8: four whole rounds per worker
-        (10, 3, 1, [3, 3, 3, 1]),
-        (10, 3, 4, [3, 3, 3, 1]),
+        (3271, 1000, 2, [818, 818, 818, 817]),  # 4 shards: two whole rounds per worker
+        (4000, 1000, 2, [1000] * 4),  # two rounds: nothing to shrink
+        # past two rounds, the last two rounds are a half and a quarter of a shard
+        (3271, 500, 2, [421] + [420] * 5 + [250, 250, 125, 125]),
+        (20000, 1000, 2, [925] * 20 + [500, 500, 250, 250]),
+        (10, 3, 1, [3, 3, 2, 2]),  # one worker: no last rounds to shrink
+        (10, 3, 4, [3, 3, 2, 2]),
+        (3, 1, 2, [1, 1, 1]),
     ],
 )
 def test_split_into_shards_balances_whole_rounds(n, shard_size, workers, sizes):
@@ -123,6 +130,17 @@ def test_split_into_shards_balances_whole_rounds(n, shard_size, workers, sizes):
     assert [len(g) for g in groups] == sizes
     assert [p for g in groups for p in g] == paths
     assert all(len(g) <= shard_size for g in groups)
+
+
+@given(n=st.integers(0, 5000), shard_size=st.integers(1, 1200), workers=st.integers(1, 8))
+def test_split_into_shards_keeps_every_path_once_in_order_and_ends_small(n, shard_size, workers):
+    paths = [str(i) for i in range(n)]
+    groups = split_into_shards(paths, shard_size, workers)
+    sizes = [len(g) for g in groups]
+    assert [p for g in groups for p in g] == paths and all(0 < s <= shard_size for s in sizes)
+    if workers > 1 and shard_size >= 4 and n > 2 * workers * shard_size:
+        assert sizes[-workers:] == [shard_size // 4] * workers  # what a worker may wait for at the end
+        assert len(sizes) % workers == 0
 
 
 def test_a_file_that_vanishes_or_changes_while_read_is_not_hashed(tmp_path, monkeypatch):
