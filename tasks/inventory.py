@@ -119,16 +119,20 @@ class RawChanges:
     retried: list[FileStat]  # unchanged, but their shard failed last time, or back after going missing
     unchanged: list[FileStat]
     missing: list[str]  # seen by the last run, gone from the raw folder now
+    scanned: list[FileStat] = field(default_factory=list)  # every file the look saw, by path
+    basis: tuple[object, ...] = ()  # the committed files table compared against (Snapshot.actions("files"))
 
     @property
     def to_read(self) -> list[FileStat]:
         return sorted([*self.new, *self.changed, *self.retried], key=lambda s: s.path)
 
 
-def raw_changes(scanned: Iterable[FileStat], previous: Mapping[str, FileRecord]) -> RawChanges:
-    changes = RawChanges([], [], [], [], [])
+def raw_changes(
+    scanned: Iterable[FileStat], previous: Mapping[str, FileRecord], basis: tuple[object, ...] = ()
+) -> RawChanges:
+    changes = RawChanges([], [], [], [], [], list(scanned), basis)
     seen = set()
-    for stat in scanned:
+    for stat in changes.scanned:
         seen.add(stat.path)
         prev = previous.get(stat.path)
         if prev is None:

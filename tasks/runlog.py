@@ -83,7 +83,8 @@ def raw_status(raw_dir: str | Path, out_dir: str | Path) -> RawChanges:
 
     if not Path(out_dir).is_dir():
         return raw_changes(scan_raw(raw_dir), {})
-    return raw_changes(scan_raw(raw_dir), load_state(out_dir, load_for_reading(out_dir)).files)
+    snapshot = load_for_reading(out_dir)
+    return raw_changes(scan_raw(raw_dir), load_state(out_dir, snapshot).files, snapshot.actions("files"))
 
 
 def write_files_table(out_dir: str | Path, run_id: str, records: list[FileRecord]) -> Part:

@@ -183,9 +183,10 @@ def run_with_progress(settings, job_name: str = "nightly", selection=None):
 
         server = start_temporary_server()  # first thing: its start overlaps all of khabar's own
         try:
-            pending = None
+            pending, looked = None, None
             if job_name == "nightly":
-                pending = raw_status_of(settings).to_read
+                looked = raw_status_of(settings)
+                pending = looked.to_read
                 _warn_about_layout(settings, pending)
                 if not pending:  # nothing to read: no Prefect server, no workers
                     if server is not None:
@@ -200,7 +201,8 @@ def run_with_progress(settings, job_name: str = "nightly", selection=None):
                 start_fork_server()  # the workers' code is imported there while the run is planned
             bar.update(job, description="taking stock")
             # A nightly run is planned and its shards started now: they run while Prefect starts.
-            with plan_ahead(settings) if pending else contextlib.nullcontext(), prefect_api(server) as api:
+            planning = plan_ahead(settings, looked=looked) if pending else contextlib.nullcontext()
+            with planning, prefect_api(server) as api:
                 bar.update(job, description="starting Prefect")
                 from flows.nightly import run_nightly  # imported while the server starts
                 from flows.reprocess import run_reprocess

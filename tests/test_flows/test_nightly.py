@@ -317,3 +317,32 @@ def test_planning_a_first_run_into_a_new_folder_imports_neither_pandas_nor_prefe
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_run_planned_after_a_look_scans_the_raw_folder_once_unless_a_run_committed_since(tmp_path, monkeypatch):
+    """The look before the lock (which tells whether there is anything to read) is the run's scan: 0.2 s at
+    20,000 files, before the first shard. A file that arrived since is the next run's; a run that committed
+    since may have read files the look missed, so then the folder is scanned again."""
+    from fixtures.make_sample_corpus import write_corpus
+
+    import flows.lifecycle
+    from flows.lifecycle import planned_run
+    from tasks.runlog import raw_status
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    write_corpus(raw)
+    scans = []
+    scan_raw = flows.lifecycle.scan_raw
+    monkeypatch.setattr(flows.lifecycle, "scan_raw", lambda folder: scans.append(folder) or scan_raw(folder))
+
+    look = raw_status(raw, out)  # before the first run: no output folder yet
+    (raw / "late.txt").write_text("وصل هذا الخبر بعد النظرة.", encoding="utf-8")
+    with planned_run(str(raw), str(out), looked=look) as planned:
+        assert scans == [] and [s.path for s in planned.scanned] == [s.path for s in look.scanned]
+        assert "late.txt" not in {s.path for s in planned.scanned}
+
+    assert run_pipeline(raw, out).docs_new == 13  # this run commits, late.txt with the rest
+    scans.clear()
+    (raw / "later.txt").write_text("وصل هذا الخبر بعد ذلك.", encoding="utf-8")
+    with planned_run(str(raw), str(out), looked=look) as planned:  # the look is older than that commit
+        assert scans == [str(raw)] and "later.txt" in {s.path for s in planned.scanned}
