@@ -39,7 +39,7 @@ from tasks.entities.crf import (
 )
 from tasks.entities.crf import train as train_crf
 from tasks.entities.keys import proclitic_readings
-from tasks.segment import Token, sentence_ranges
+from tasks.segment import Token
 
 VERSION = "1"  # bump when the network or its inputs change: models trained with others are refused
 _STATE = "bilstm.pt"
@@ -325,14 +325,16 @@ class BiLSTMExtractor:
         transitions = chain.transitions + crf_net.transitions.detach().numpy().astype(np.float64)
         self.chain = dataclasses.replace(chain, transitions=transitions)
 
-    def scores(self, sentences: Sequence[Sequence[Token]]) -> list[np.ndarray]:
+    def scores(
+        self, sentences: Sequence[Sequence[Token]], found: Sequence[Sequence[Mention]] | None = None
+    ) -> list[np.ndarray]:
         """Each sentence's (tokens, labels) scores, the sentences being one document: the network's and the
         CRF's, with the network's start and end transitions folded into the first and last rows (the chain's
         Viterbi has none)."""
         import torch
 
         featurizer = self.crf.featurizer
-        contexts = featurizer.contexts(sentences)
+        contexts = featurizer.contexts(sentences, found)
         out: list[np.ndarray] = [np.empty(0)] * len(sentences)
         by_length = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
         for at in range(0, len(by_length), BATCH):  # sentences of like length: little padding, bounded memory
@@ -351,5 +353,5 @@ class BiLSTMExtractor:
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
         if not tokens:
             return []
-        bounds = list(sentence_ranges(tokens))
-        return self.crf.mentions(tokens, bounds, self.chain.viterbi(self.scores([tokens[a:b] for a, b in bounds])))
+        bounds, sentences, found = self.crf.document_sentences(tokens)
+        return self.crf.mentions(tokens, bounds, self.chain.viterbi(self.scores(sentences, found)))

@@ -100,13 +100,16 @@ class Featurizer:
         context = (f"w={key}", *flags, *clusters[1:2], f"shape={shape}")
         return tuple(own + flags + clusters), {o: tuple(f"{o}:{f}" for f in context) for o in _OFFSETS}
 
-    def contexts(self, sentences: Sequence[Sequence[Token]]) -> list[SentenceContext]:
+    def contexts(
+        self, sentences: Sequence[Sequence[Token]], found: Sequence[Sequence[Mention]] | None = None
+    ) -> list[SentenceContext]:
         """Each sentence's context in its document (the sentences given): what the gazetteer says about the
         sentence, and how it tagged each of its words elsewhere in the document.
 
         A name the gazetteer's rules find once, after a title or a reporting verb, recurs bare in the same
         document (سيغموند فرويد, then فرويد); the CRF learns how far to trust that (`doc=TYPE`)."""
-        found = [self.gazetteer.extract(tokens) for tokens in sentences]
+        if found is None:  # `found`: each sentence's gazetteer mentions, when the caller has them
+            found = [self.gazetteer.extract(tokens) for tokens in sentences]
         tagged: dict[str, Counter[str]] = {}  # a word's readings -> how often the gazetteer tagged it, by type
         for tokens, mentions in zip(sentences, found, strict=True):
             for m in mentions:
@@ -367,16 +370,27 @@ class CRFExtractor:
                 scores[i] += state[row]
         return scores
 
-    def document_scores(self, sentences: Sequence[Sequence[Token]]) -> list[np.ndarray]:
-        """state_scores of each sentence of one document."""
-        contexts = self.featurizer.contexts(sentences)
+    def document_scores(
+        self, sentences: Sequence[Sequence[Token]], found: Sequence[Sequence[Mention]] | None = None
+    ) -> list[np.ndarray]:
+        """state_scores of each sentence of one document (`found`: each one's gazetteer mentions, if known)."""
+        contexts = self.featurizer.contexts(sentences, found)
         return [self.state_scores(t, c) for t, c in zip(sentences, contexts, strict=True)]
+
+    def document_sentences(
+        self, tokens: Sequence[Token]
+    ) -> tuple[list[tuple[int, int]], list[Sequence[Token]], list[list[Mention]]]:
+        """A document's sentence bounds, its sentences and their gazetteer mentions, from one gazetteer pass over
+        the document that the rulings over this backend (tasks.entities.rulings) then reuse."""
+        bounds = list(sentence_ranges(tokens))
+        found = self.featurizer.gazetteer.sentence_mentions(tokens, bounds)
+        return bounds, [tokens[a:b] for a, b in bounds], found
 
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
         if not tokens:
             return []
-        bounds = list(sentence_ranges(tokens))
-        return self.mentions(tokens, bounds, self.chain.viterbi(self.document_scores([tokens[a:b] for a, b in bounds])))
+        bounds, sentences, found = self.document_sentences(tokens)
+        return self.mentions(tokens, bounds, self.chain.viterbi(self.document_scores(sentences, found)))
 
     def mentions(
         self, tokens: Sequence[Token], bounds: Sequence[tuple[int, int]], labelled: Sequence[Sequence[str]]
