@@ -128,8 +128,10 @@ def planned_run(
     with output_lock(out_dir, f"{kind} run", wait_s=lock_wait_s):
         writer = TableWriter.open(out_dir, run.run_id)
         state = load_state(out_dir, writer.snapshot)
-        unchanged_since_look = looked is not None and looked.basis == writer.snapshot.actions("files")
-        scanned = looked.scanned if looked is not None and unchanged_since_look else scan_raw(raw_dir)
+        if looked is not None and looked.basis == writer.snapshot.actions("files"):
+            scanned = looked.scanned
+        else:
+            scanned = scan_raw(raw_dir)
         counter = BoilerplateCounter(layout)
         facts = read_facts(raw_dir, files_to_read(scanned, state.files), max_file_bytes, counter.add)
         plan = plan_documents(facts, state.known_docs, state.quarantined_hashes)

@@ -119,20 +119,24 @@ class RawChanges:
     retried: list[FileStat]  # unchanged, but their shard failed last time, or back after going missing
     unchanged: list[FileStat]
     missing: list[str]  # seen by the last run, gone from the raw folder now
-    scanned: list[FileStat] = field(default_factory=list)  # every file the look saw, by path
     basis: tuple[object, ...] = ()  # the committed files table compared against (Snapshot.actions("files"))
 
     @property
     def to_read(self) -> list[FileStat]:
         return sorted([*self.new, *self.changed, *self.retried], key=lambda s: s.path)
 
+    @property
+    def scanned(self) -> list[FileStat]:
+        """Every file the look saw, by path, as scan_raw gives them."""
+        return sorted([*self.new, *self.changed, *self.retried, *self.unchanged], key=lambda s: s.path)
+
 
 def raw_changes(
     scanned: Iterable[FileStat], previous: Mapping[str, FileRecord], basis: tuple[object, ...] = ()
 ) -> RawChanges:
-    changes = RawChanges([], [], [], [], [], list(scanned), basis)
+    changes = RawChanges([], [], [], [], [], basis)
     seen = set()
-    for stat in changes.scanned:
+    for stat in scanned:
         seen.add(stat.path)
         prev = previous.get(stat.path)
         if prev is None:
