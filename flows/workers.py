@@ -28,9 +28,14 @@ from tasks.shards import ShardResult, ShardSpec, process_shard
 if TYPE_CHECKING:
     from prefect.utilities.annotations import quote  # of a ShardSpec
 
-# What the fork server imports once, for every worker it forks. pandas too: pyarrow imports it on the
-# first pa.array() of a Python list, which cost each worker 0.6 s on its first shard.
-PRELOAD = ["tasks.shards", "pandas"]
+# What the fork server imports once, for every worker it forks:
+# - the command line: multiprocessing runs the command's main script again in each worker it starts, and
+#   khabar's console script imports flows.cli (typer, rich, every command: 0.27 s a worker, between the
+#   run's plan and its first shard); preloaded, the script finds it imported. (Python 3.11's "__main__"
+#   preload would run the script itself once, but its fork server is never given the script's path.)
+# - the shard code; and pandas, which pyarrow imports on the first pa.array() of a Python list (0.6 s a
+#   worker, on its first shard).
+PRELOAD = ["flows.cli", "tasks.shards", "pandas"]
 
 
 def _start_worker() -> None:

@@ -1,0 +1,50 @@
+"""khabar's worker processes (flows.workers): forked from a fork server that imported their code once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_worker_finds_the_command_line_imported_when_it_runs_the_main_script_again(tmp_path: Path) -> None:
+    """multiprocessing runs the command's main script again in each worker it starts; khabar's (its console
+    script) imports the command line: typer, rich, every command, 0.27 s a worker between the run's plan
+    and its first shard. Preloaded in the fork server, each worker it forks has them already."""
+    log = tmp_path / "ran.log"
+    script = tmp_path / "console_script.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os
+            import sys
+
+            with open({str(log)!r}, "a") as ran:
+                ran.write(f"{{os.getpid()}} {{'flows.cli' in sys.modules}}\\n")
+
+            from flows.cli import app  # as khabar's console script
+
+            if __name__ == "__main__":
+                from flows.workers import ShardWorkers
+                from tasks.shards import ShardSpec
+
+                out = {str(tmp_path / "out")!r}
+                specs = [ShardSpec(f"r-{{i}}", {str(tmp_path)!r}, out, (), (), "r", "f") for i in range(2)]
+                with ShardWorkers(2, queued=specs) as workers:
+                    results = [workers.run(spec) for spec in specs]
+                print(os.getpid(), len(results))
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, check=True, timeout=120
+    )
+    caller, n_results = done.stdout.split()
+    ran = dict(line.split() for line in log.read_text().splitlines())
+    assert n_results == "2"
+    assert ran.pop(caller) == "False"
+    assert len(ran) == 2, "the script runs again in each of the two workers"
+    assert set(ran.values()) == {"True"}, "a worker imported the command line itself"
