@@ -90,7 +90,14 @@ def path_metadata(rel_path: str, layout: str | None = None) -> tuple[str | None,
     """
     if layout is not None:
         return Layout.of(layout).metadata(rel_path)
-    folders = rel_path.split("/")[:-1]  # a stored path: relative, "/"-separated, normalized
+    return _folder_metadata(rel_path.rpartition("/")[0])  # a stored path: relative, "/"-separated, normalized
+
+
+@functools.lru_cache(maxsize=4096)
+def _folder_metadata(folder: str) -> tuple[str | None, date | None]:
+    """The default layout's (source, published_date) of the files in a folder: read once per folder, not per
+    file (a run's plan asks for each of its files, 0.14 s at 20,000)."""
+    folders = folder.split("/") if folder else []
     published = None
     date_folder_idx = None
     for idx, name in enumerate(folders):
