@@ -8,10 +8,11 @@ from prefect import flow
 from prefect.states import Cancelled, Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from flows.artifacts import publish_artifacts
 from flows.interrupt import RunInterrupted
 from flows.lifecycle import RunFailedError, nightly_run
 from flows.settings import Settings, flow_parameters
-from flows.summary import RunSummary, publish_artifacts
+from flows.summary import RunSummary
 from tasks.entities import NerConfig
 from tasks.inventory import SHARD_SIZE
 

@@ -6,12 +6,13 @@ from prefect import flow
 from prefect.states import Cancelled, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.artifacts import publish_artifacts
 from flows.executors import ExecutorError
 from flows.interrupt import RunInterrupted
 from flows.nightly import summary_of, task_runner_for
 from flows.settings import Settings, flow_parameters
 from flows.shard_runner import run_shards, shard_specs, start_run
-from flows.summary import RunSummary, publish_artifacts
+from flows.summary import RunSummary
 from tasks.boilerplate import BoilerplateCounter
 from tasks.entities import NerConfig
 from tasks.inventory import SHARD_SIZE, split_into_shards
