@@ -10,12 +10,13 @@ in the flow's own process. A worker dies with the fork server, and the fork serv
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.forkserver
 import os
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
@@ -27,6 +28,8 @@ from tasks.shards import ShardResult, ShardSpec, process_shard
 
 if TYPE_CHECKING:
     from prefect.utilities.annotations import quote  # of a ShardSpec
+
+    from tasks.entities import NerConfig
 
 # What the fork server imports once, for every worker it forks:
 # - the command line: multiprocessing runs the command's main script again in each worker it starts, and
@@ -61,10 +64,32 @@ def _release_the_fork_server() -> None:
         setattr(server, "_forkserver_alive_fd", None)  # noqa: B010 (a private attribute, not typed)
 
 
-def start_fork_server() -> None:
-    """Start the fork server now, so that it imports the shard code while the caller does other work."""
-    multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
-    multiprocessing.forkserver.ensure_running()
+def start_fork_server(ner: NerConfig | None = None) -> None:
+    """Start the fork server now, so that it imports the shard code while the caller does other work; given
+    the run's entity configuration, it builds the extractor too (tasks.entities.preload). A fork server
+    already running is kept as it is."""
+    from tasks.entities.preload import as_environment
+
+    preload_extractor = as_environment(ner) if ner is not None else {}
+    multiprocessing.get_context("forkserver").set_forkserver_preload(
+        [*PRELOAD, "tasks.entities.preload"] if preload_extractor else PRELOAD
+    )
+    with _environment(preload_extractor):  # the fork server's, read when it starts
+        multiprocessing.forkserver.ensure_running()
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 class ShardWorkers:

@@ -196,9 +196,11 @@ def run_with_progress(settings, job_name: str = "nightly", selection=None):
                     if idle is not None:
                         return idle
             if settings.executor == "processes":
+                from flows.settings import ner_config
                 from flows.workers import start_fork_server
 
-                start_fork_server()  # the workers' code is imported there while the run is planned
+                # the workers' code is imported there, and their entity extractor built, while the run is planned
+                start_fork_server(ner_config(settings))
             bar.update(job, description="taking stock")
             # A nightly run is planned and its shards started now: they run while Prefect starts.
             planning = plan_ahead(settings, looked=looked) if pending else contextlib.nullcontext()

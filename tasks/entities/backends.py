@@ -33,6 +33,9 @@ class Backend:
     # the learned backends (it raised every block of the cross-validation for crf and bilstm); not the
     # gazetteer, whose guesses it spread (its mean fell)
     finds_again: bool = False
+    # whether khabar's fork server may build it before it forks the workers (flows.workers), which then find
+    # it built: not the torch backends, whose thread pools do not survive a fork
+    forks_safely: bool = False
 
 
 def _fail(message: str) -> Exception:
@@ -71,6 +74,7 @@ GAZETTEER = Backend(
     model_hash=_gazetteer_hash,
     load=_gazetteer_load,
     ruled=False,
+    forks_safely=True,
 )
 
 
@@ -120,6 +124,7 @@ CRF = Backend(
     model_hash=_crf_hash,
     load=_crf_load,
     finds_again=True,
+    forks_safely=True,
 )
 
 

@@ -48,3 +48,49 @@ def test_a_worker_finds_the_command_line_imported_when_it_runs_the_main_script_a
     assert ran.pop(caller) == "False"
     assert len(ran) == 2, "the script runs again in each of the two workers"
     assert set(ran.values()) == {"True"}, "a worker imported the command line itself"
+
+
+FINDS_EXTRACTOR = """
+import multiprocessing
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+from tasks.entities import NerConfig, load_extractor, resolve
+
+
+def found_built(config):
+    before = load_extractor.cache_info().hits
+    load_extractor(resolve(config))
+    return load_extractor.cache_info().hits - before
+
+
+if __name__ == "__main__":
+    from flows.workers import start_fork_server
+
+    config = NerConfig(backend=sys.argv[1], model=sys.argv[2] or None)
+    start_fork_server(config)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        print(pool.submit(found_built, NerConfig()).result())
+"""
+
+
+def test_a_worker_finds_the_runs_entity_extractor_built_by_the_fork_server(tmp_path: Path) -> None:
+    """Built once in the fork server, before the workers are forked (a CRF model: about 1 s a worker)."""
+    script = tmp_path / "finds_extractor.py"
+    script.write_text(FINDS_EXTRACTOR)
+    done = subprocess.run(
+        [sys.executable, str(script), "gazetteer", ""], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["1"]
+
+
+def test_a_fork_server_that_cannot_build_the_extractor_still_forks_workers(tmp_path: Path) -> None:
+    """A model that cannot be read is the workers' to report (each shard fails with the reason), not a fork server
+    that dies before forking any; nor is a torch backend built before a fork, which its threads do not survive."""
+    script = tmp_path / "finds_extractor.py"
+    script.write_text(FINDS_EXTRACTOR)
+    for backend, model in (("crf", str(tmp_path / "missing.crf")), ("bilstm", str(tmp_path / "missing.bilstm"))):
+        done = subprocess.run(
+            [sys.executable, str(script), backend, model], cwd=REPO, capture_output=True, text=True, check=True
+        )
+        assert done.stdout.split() == ["0"], backend
