@@ -232,10 +232,12 @@ def running_server_rows(raw: Path, work: Path, workers: int, env: dict[str, str]
         os.killpg(server.pid, 15)
         server.wait()
     rate = s["docs"] / first.seconds
+    orchestration = first.seconds - s["shard"] / s["workers"]
     return [
         f"Against a Prefect server already running (`khabar server`, as scheduled runs are), the same "
         f"corpus: {first.seconds:.1f} s wall (start-up {s['startup']:.1f} s), {rate:,.0f} documents/s, "
-        f"**{rate / loop_rate:.2f}x** the plain loop; a rerun with nothing new: {noop.seconds:.1f} s.",
+        f"**{rate / loop_rate:.2f}x** the plain loop, orchestration {orchestration:.1f} s "
+        f"({orchestration / first.seconds:.0%}); a rerun with nothing new: {noop.seconds:.1f} s.",
         "",
     ]
 
