@@ -77,8 +77,12 @@ def measure(args: list[str], env: dict[str, str]) -> Measured:
                 for p in tree:
                     times = p.cpu_times()
                     # the role from each sample: a process seen between fork and exec still has khabar's
-                    # command line (the temporary server was once counted among the workers so)
-                    cpu[p.pid] = (_role(p, root), times.user + times.system)
+                    # command line (the temporary server was once counted among the workers so); but the
+                    # server stays the server once seen: exited and not yet reaped, its command line is empty
+                    # (its whole CPU was once counted among the workers so)
+                    known = cpu.get(p.pid, ("",))[0]
+                    role = known if known == "prefect server" else _role(p, root)
+                    cpu[p.pid] = (role, times.user + times.system)
                     by_role[cpu[p.pid][0]] = by_role.get(cpu[p.pid][0], 0) + rss.get(p.pid, 0)
                 for role, used in by_role.items():
                     role_peak[role] = max(role_peak.get(role, 0), used)
