@@ -70,11 +70,11 @@ def start_fork_server(ner: NerConfig | None = None) -> None:
     already running is kept as it is."""
     from tasks.entities.preload import as_environment
 
-    preload_extractor = as_environment(ner) if ner is not None else {}
+    extractor_env = as_environment(ner) if ner is not None else {}
     multiprocessing.get_context("forkserver").set_forkserver_preload(
-        [*PRELOAD, "tasks.entities.preload"] if preload_extractor else PRELOAD
+        [*PRELOAD, "tasks.entities.preload"] if extractor_env else PRELOAD
     )
-    with _environment(preload_extractor):  # the fork server's, read when it starts
+    with _environment(extractor_env):  # the fork server's, read when it starts
         multiprocessing.forkserver.ensure_running()
 
 
