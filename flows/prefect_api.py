@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from flows.processes import ends_with_this_process
+from flows.processes import ends_with_this_process, environment_set
 
 # Set before Prefect is imported (its settings and logging are read at import).
 QUIET_ENV = {
@@ -194,17 +194,12 @@ def prefect_api(server: TemporaryServer | None = None) -> Iterator[PrefectAPI]:
 def _api_url_in_environment(url: str) -> Iterator[None]:
     from prefect.context import refresh_global_settings_context
 
-    previous = os.environ.get("PREFECT_API_URL")
-    os.environ["PREFECT_API_URL"] = url
-    refresh_global_settings_context()
     try:
-        yield
+        with environment_set({"PREFECT_API_URL": url}):
+            refresh_global_settings_context()
+            yield
     finally:
-        if previous is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = previous
-        refresh_global_settings_context()
+        refresh_global_settings_context()  # with the URL as it was
 
 
 @contextlib.contextmanager

@@ -2,16 +2,18 @@
 
 Linux can signal a child when the thread that started it dies (`PR_SET_PDEATHSIG`); a child asks
 for that first thing, and exits at once if its parent is already gone. Elsewhere this is a no-op:
-children there end only when khabar stops them.
+children there end only when khabar stops them. Also here: the environment the children started in a
+block inherit (environment_set).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 _PR_SET_PDEATHSIG = 1
 
@@ -33,3 +35,18 @@ def ends_with_this_process(sig: signal.Signals = signal.SIGTERM) -> Callable[[],
     """
     parent = os.getpid()
     return lambda: die_with_parent(sig, parent)
+
+
+@contextlib.contextmanager
+def environment_set(values: dict[str, str]) -> Iterator[None]:
+    """These environment variables for the block (and whatever process starts in it), then as they were."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

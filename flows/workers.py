@@ -10,20 +10,19 @@ in the flow's own process. A worker dies with the fork server, and the fork serv
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import multiprocessing.forkserver
 import os
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from flows import interrupt
-from flows.processes import die_with_parent
+from flows.processes import die_with_parent, environment_set
 from tasks.shards import ShardResult, ShardSpec, process_shard
 
 if TYPE_CHECKING:
@@ -74,22 +73,8 @@ def start_fork_server(ner: NerConfig | None = None) -> None:
     multiprocessing.get_context("forkserver").set_forkserver_preload(
         [*PRELOAD, "tasks.entities.preload"] if extractor_env else PRELOAD
     )
-    with _environment(extractor_env):  # the fork server's, read when it starts
+    with environment_set(extractor_env):  # the fork server's, read when it starts
         multiprocessing.forkserver.ensure_running()
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 class ShardWorkers:
