@@ -86,6 +86,8 @@ def labels_from_mentions(n_tokens: int, mentions: Sequence[Mention], offset: int
 
 def spans_from_labels(labels: Sequence[str]) -> Iterator[tuple[str, int, int]]:
     """(type, start, end) spans of IOB2 labels; a stray I-X starts a span, as seqeval's lenient mode reads it."""
+    if labels.count(OUTSIDE) == len(labels):  # most sentences
+        return
     start, current = None, None
     for i, label in enumerate([*labels, OUTSIDE]):
         kind = label[2:] if label != OUTSIDE else None

@@ -12,7 +12,7 @@ import struct
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pycrfsuite
@@ -79,7 +79,11 @@ class LinearChain:
                 if r is not None:
                     rows.append(r)
                     at.append(g)
-        out = np.zeros((len(groups), len(self.labels)))
+        return self.summed(rows, at, len(groups))
+
+    def summed(self, rows: Sequence[int], at: Sequence[int], n_groups: int) -> np.ndarray:
+        """(n_groups, labels): the weights of attribute rows[i] added into group at[i], in the order given."""
+        out = np.zeros((n_groups, len(self.labels)))
         np.add.at(out, at, self.state[rows])
         return out
 
@@ -88,24 +92,29 @@ class LinearChain:
         lengths = [len(s) for s in scores]
         steps = max(lengths, default=0)
         n_labels = len(self.labels)
-        padded = np.zeros((steps, len(scores), n_labels))
+        # Labels before sentences: each step's candidates are (from, to, sentences), and reducing over the first
+        # axis is numpy's fastest on arrays this small.
+        padded = np.zeros((steps, n_labels, len(scores)))
         for b, s in enumerate(scores):
-            padded[: len(s), b] = s
-        best = np.empty_like(padded)  # best[t, b, y]: the best score of sentence b's first t+1 labels ending in y
+            padded[: len(s), :, b] = s
+        best = np.empty_like(padded)  # best[t, y, b]: the best score of sentence b's first t+1 labels ending in y
         back = np.zeros(padded.shape, dtype=np.intp)
         if steps:
             best[0] = padded[0]
+        candidates = np.empty((n_labels, n_labels, len(scores)))  # reused at each step
+        transitions = self.transitions[:, :, None]
         for t in range(1, steps):
-            candidates = best[t - 1][:, :, None] + self.transitions  # (sentences, from, to)
-            back[t] = candidates.argmax(axis=1)  # the first maximum, as crfsuite keeps it
-            best[t] = candidates.max(axis=1) + padded[t]
+            np.add(best[t - 1][:, None, :], transitions, out=candidates)
+            candidates.argmax(axis=0, out=back[t])  # the first maximum, as crfsuite keeps it
+            np.maximum.reduce(candidates, axis=0, out=best[t])
+            best[t] += padded[t]
         paths: list[list[str]] = []
         for b, n in enumerate(lengths):
             if n == 0:
                 paths.append([])
                 continue
-            pointers = back[:n, b].tolist()
-            path = [int(best[n - 1, b].argmax())]
+            pointers = back[:n, :, b].tolist()
+            path = [int(best[n - 1, :, b].argmax())]
             for t in range(n - 1, 0, -1):
                 path.append(pointers[t][path[-1]])
             paths.append([self.labels[y] for y in reversed(path)])
@@ -114,9 +123,10 @@ class LinearChain:
 
 class ScoreTable(Generic[K]):
     """Score arrays computed once per key (a word, a window), kept side by side in one growing array so
-    that a sentence's rows come out in one indexing step. It starts afresh past `capacity` keys."""
+    that a document's rows come out in one indexing step. The keys a call has not seen are computed
+    together, in one call of `compute` (keys -> (keys, *shape)). It starts afresh past `capacity` keys."""
 
-    def __init__(self, compute: Callable[[K], np.ndarray], shape: tuple[int, ...], capacity: int) -> None:
+    def __init__(self, compute: Callable[[list[K]], np.ndarray], shape: tuple[int, ...], capacity: int) -> None:
         self._compute = compute
         self._capacity = capacity
         self._ids: dict[K, int] = {}
@@ -124,15 +134,23 @@ class ScoreTable(Generic[K]):
 
     def rows(self, keys: Iterable[K]) -> np.ndarray:
         keys = list(keys)
-        if len(self._ids) + len(keys) > self._capacity:  # not inside the loop: ids found there must stay valid
-            self._ids.clear()
         ids = self._ids
-        found = [i if (i := ids.get(k)) is not None else self._add(k) for k in keys]
+        found: list[Any] = list(map(ids.get, keys))  # ids, None for a key not seen yet
+        if None in found:
+            new = [k for k in dict.fromkeys(keys) if k not in ids]
+            if len(ids) + len(new) > self._capacity:
+                ids.clear()
+                new = list(dict.fromkeys(keys))
+            self._add(new)
+            found = list(map(ids.__getitem__, keys))
         return self._table[found]
 
-    def _add(self, key: K) -> int:
-        i = self._ids[key] = len(self._ids)
-        if i == len(self._table):
-            self._table = np.concatenate([self._table, np.empty_like(self._table)])
-        self._table[i] = self._compute(key)
-        return i
+    def _add(self, keys: list[K]) -> None:
+        start = len(self._ids)
+        end = start + len(keys)
+        if end > len(self._table):
+            grown = np.empty((max(end, 2 * len(self._table)), *self._table.shape[1:]))
+            grown[:start] = self._table[:start]
+            self._table = grown
+        self._table[start:end] = self._compute(keys)
+        self._ids.update(zip(keys, range(start, end), strict=True))

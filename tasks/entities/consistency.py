@@ -22,6 +22,8 @@ spread its errors (docs/entities.md has the figures).
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
@@ -141,16 +143,16 @@ def found_again(tokens: Sequence[Token], mentions: Sequence[Mention], ratio: flo
     for m in mentions:
         taken[m.token_start : m.token_end] = b"\x01" * (m.token_end - m.token_start)
     found: dict[Name, list[Mention]] = {}
-    i = 0
-    while i < len(tokens):
-        recurring = None if taken[i] else _name_at(tokens, i, lengths, first_mention, taken)
+    free = 0  # the first token after the last name found again
+    heads = map(lengths.keys().isdisjoint, map(proclitic_readings, (t.key for t in tokens)))
+    for i in itertools.compress(range(len(tokens)), map(operator.not_, heads)):  # where a name's first word is
+        recurring = None if i < free or taken[i] else _name_at(tokens, i, lengths, first_mention, taken)
         if recurring is None:
-            i += 1
             continue
         head = first_mention[recurring]
         assert head is not None
         found.setdefault(recurring, []).append(Mention(head.type, i, i + len(recurring), head.canonical_key))
-        i += len(recurring)
+        free = i + len(recurring)
     added = [m for name, recurrences in found.items() if len(recurrences) <= ratio * tagged[name] for m in recurrences]
     if not added:
         return list(mentions)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
+import operator
 import tempfile
 import time
 import zipfile
@@ -30,6 +32,8 @@ _MODEL_MEMBER = "model.crfsuite"
 _META_MEMBER = "meta.json"
 _VOCAB_MEMBER = "vocabulary.json"
 _OFFSETS = (-2, -1, 1, 2)
+_BIGRAM = "w-1|w="  # then the previous word's key, "|", the word's key
+_CHUNK_TOKENS = 1 << 14  # a document's sentences are scored together, this many tokens at a time at most
 
 
 def features_version() -> str:
@@ -70,13 +74,18 @@ class Featurizer:
 
     def _word(self, surface: str) -> tuple[tuple[str, ...], dict[int, tuple[str, ...]]]:
         """(features of the word itself, the subset a neighbour sees of it, by the offset prefix it takes)."""
+        own, seen = self.word_parts(surface)
+        return own, {o: tuple(f"{o}:{f}" for f in seen) for o in _OFFSETS}
+
+    def word_parts(self, surface: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(features of the word itself, the subset a neighbour sees of it before prefixing its offset)."""
         key = match_key(surface)
         strict = strict_key(surface)
         g = self.gazetteer
         shape = (
             "latin" if surface.isascii() and surface.isalpha()
+            else "arabic" if surface.isalpha()  # no letter is a digit: never "digit"
             else "digit" if any(c.isdigit() for c in surface)
-            else "arabic" if surface.isalpha()
             else "punct" if len(surface) == 1
             else "mixed"
         )  # fmt: skip
@@ -97,8 +106,7 @@ class Featurizer:
         if strict in g.stopwords:
             flags.append("stop")
         clusters = self._cluster_features(key)
-        context = (f"w={key}", *flags, *clusters[1:2], f"shape={shape}")
-        return tuple(own + flags + clusters), {o: tuple(f"{o}:{f}" for f in context) for o in _OFFSETS}
+        return tuple(own + flags + clusters), (f"w={key}", *flags, *clusters[1:2], f"shape={shape}")
 
     def contexts(
         self, sentences: Sequence[Sequence[Token]], found: Sequence[Sequence[Mention]] | None = None
@@ -126,36 +134,34 @@ class Featurizer:
         lexicon = ["O"] * n  # longest gazetteer matches as B-X / I-X
         cue = [""] * n
         names = self.gazetteer.names.longest_each(keys)
-        i = 0
-        while i < n:
-            found = names[i]
-            if found:
-                length, _, entry = found
+        free = 0  # the first word after the last match: matches are read left to right, never overlapping
+        for i in itertools.compress(range(n), names):
+            if i >= free:
+                length, _, entry = names[i]  # type: ignore[misc]
                 lexicon[i] = f"B-{entry.type}"
                 for k in range(i + 1, i + length):
                     lexicon[k] = f"I-{entry.type}"
-                i += length
-            else:
-                i += 1
-        for i, c in enumerate(self.gazetteer.cues.longest_each(keys)):
-            if c:
-                for k in range(i, i + c[0]):
-                    cue[k] = c[2]
+                free = i + length
+        cue_matches = self.gazetteer.cues.longest_each(keys)
+        for i in itertools.compress(range(n), cue_matches):
+            length, _, kind = cue_matches[i]  # type: ignore[misc]
+            cue[i : i + length] = [kind] * length
         rules = ["O"] * n  # what the rule-based extractor says (stacking)
         for m in mentions:
             rules[m.token_start] = f"B-{m.type}"
             for k in range(m.token_start + 1, m.token_end):
                 rules[k] = f"I-{m.type}"
-        elsewhere = []
-        for key, rule in zip(keys, rules, strict=True):
-            own = rule[2:]  # this token's own tag is not "elsewhere"
+        elsewhere: list[tuple[str, ...]] = [()] * n
+        untagged = map(tagged.keys().isdisjoint, map(proclitic_readings, keys))  # most words: tagged nowhere
+        for i in itertools.compress(range(n), map(operator.not_, untagged)):
+            own = rules[i][2:]  # this token's own tag is not "elsewhere"
             types = {
                 type_
-                for reading in proclitic_readings(key)
+                for reading in proclitic_readings(keys[i])
                 for type_, count in tagged.get(reading, {}).items()
                 if count > (type_ == own)
             }
-            elsewhere.append(tuple(f"doc={type_}" for type_ in sorted(types)))
+            elsewhere[i] = tuple(f"doc={type_}" for type_ in sorted(types))
         # Each token's window onto its neighbours' labels and cues; None where the window leaves the sentence.
         lex, rul, cues = [None, *lexicon, None], [None, *rules, None], [None, None, *cue, None, None]
         windows = list(
@@ -188,7 +194,7 @@ class Featurizer:
 
     @staticmethod
     def bigram(previous_key: str, key: str) -> str:
-        return f"w-1|w={previous_key}|{key}"
+        return f"{_BIGRAM}{previous_key}|{key}"
 
     def document(self, sentences: Sequence[Sequence[Token]]) -> list[list[list[str]]]:
         """Features of a document's sentences (what crfsuite learns from)."""
@@ -320,6 +326,19 @@ def model_meta(path: str | Path) -> dict:
     return _checked(path, meta)
 
 
+def bigram_rows(attributes: dict[str, int]) -> dict[tuple[str, str], int]:
+    """The model's word bigram attributes by (previous key, key), so that a lookup makes no string: the pair
+    (a, b) finds the row of Featurizer.bigram(a, b). A key may hold "|": every split of the string is kept."""
+    rows: dict[tuple[str, str], int] = {}
+    for attribute, row in attributes.items():
+        if attribute.startswith(_BIGRAM):
+            pair = attribute[len(_BIGRAM) :]
+            for at, c in enumerate(pair):
+                if c == "|":
+                    rows[pair[:at], pair[at + 1 :]] = row
+    return rows
+
+
 class CRFExtractor:
     """Tags with a trained model file; the model is opened once per process."""
 
@@ -339,43 +358,86 @@ class CRFExtractor:
         except ChainModelError as exc:
             raise ModelFileError(f"{path} is not a khabar CRF model ({exc})") from None
         n_labels = len(self.chain.labels)
-        self._words = ScoreTable(self._scores_of_word, (1 + len(_OFFSETS), n_labels), capacity=1 << 18)
+        attributes = self.chain.attributes
+        # What a word's neighbour at each offset sees of it, without the offset's prefix ("-1:w=X" as "w=X"):
+        # the rows crfsuite's strings would find, without making the strings.
+        self._seen_by = [
+            {a[len(f"{o}:") :]: r for a, r in attributes.items() if a.startswith(f"{o}:")} for o in _OFFSETS
+        ]
+        self._bigrams = bigram_rows(attributes)
+        self._words = ScoreTable(self._scores_of_words, (1 + len(_OFFSETS), n_labels), capacity=1 << 18)
         self._windows: ScoreTable[Window] = ScoreTable(
-            lambda window: self.chain.total(self.featurizer.positional(window)), (n_labels,), capacity=1 << 16
+            lambda windows: self.chain.totals([self.featurizer.positional(w) for w in windows]),
+            (n_labels,),
+            capacity=1 << 16,
         )
-        self._elsewhere: ScoreTable[tuple[str, ...]] = ScoreTable(self.chain.total, (n_labels,), capacity=1 << 8)
+        self._elsewhere: ScoreTable[tuple[str, ...]] = ScoreTable(self.chain.totals, (n_labels,), capacity=1 << 8)
 
-    def _scores_of_word(self, surface: str) -> np.ndarray:
-        """(1 + offsets, labels): what a word adds to its own token's scores, then to each neighbour's."""
-        own, seen_by = self.featurizer.word(surface)
-        return self.chain.totals([("bias", *own), *(seen_by[o] for o in _OFFSETS)])
+    def _scores_of_words(self, surfaces: list[str]) -> np.ndarray:
+        """(words, 1 + offsets, labels): what each word adds to its own token's scores, then to each neighbour's."""
+        groups = 1 + len(_OFFSETS)
+        own_names: list[str] = []  # every word's own features, then every word's features its neighbours see
+        own_groups: list[int] = []
+        seen_names: list[str] = []
+        seen_words: list[int] = []
+        for w, surface in enumerate(surfaces):
+            own, seen = self.featurizer.word_parts(surface)
+            own_names += ("bias", *own)
+            own_groups += [w * groups] * (1 + len(own))
+            seen_names += seen
+            seen_words += [w * groups] * len(seen)
+        rows: list[int] = []
+        at: list[int] = []
+        parts = [(self.chain.attributes, own_names, own_groups)]
+        parts += [(seen_by, seen_names, [g + k for g in seen_words]) for k, seen_by in enumerate(self._seen_by, 1)]
+        for index, names, group_of in parts:  # each group's weights are added in its features' order
+            found: list[Any] = list(map(index.get, names))  # rows, None where the model lacks the feature
+            known = list(map(operator.is_not, found, itertools.repeat(None)))
+            rows += itertools.compress(found, known)
+            at += itertools.compress(group_of, known)
+        return self.chain.summed(rows, at, len(surfaces) * groups).reshape(len(surfaces), groups, -1)
 
     def state_scores(self, tokens: Sequence[Token], context: SentenceContext) -> np.ndarray:
         """The (tokens, labels) scores crfsuite would give featurizer.sentence(tokens, context), word sums
         cached; `context`: the sentence's, from featurizer.contexts over its document."""
-        n = len(tokens)
-        words = self._words.rows([t.surface for t in tokens])
-        scores = words[:, 0].copy()
-        for k, offset in enumerate(_OFFSETS, start=1):
-            if offset < 0:
-                scores[-offset:] += words[: n + offset, k]
-            else:
-                scores[: n - offset] += words[offset:, k]
-        scores += self._windows.rows(context.windows)
-        scores += self._elsewhere.rows(context.elsewhere)
-        keys, index, state = context.keys, self.chain.attributes, self.chain.state
-        for i in range(1, n):
-            row = index.get(self.featurizer.bigram(keys[i - 1], keys[i]))
-            if row is not None:
-                scores[i] += state[row]
-        return scores
+        return self._scores([tokens], [context])[0]
 
     def document_scores(
         self, sentences: Sequence[Sequence[Token]], found: Sequence[Sequence[Mention]] | None = None
     ) -> list[np.ndarray]:
         """state_scores of each sentence of one document (`found`: each one's gazetteer mentions, if known)."""
         contexts = self.featurizer.contexts(sentences, found)
-        return [self.state_scores(t, c) for t, c in zip(sentences, contexts, strict=True)]
+        out: list[np.ndarray] = []
+        start = 0
+        while start < len(sentences):  # sentences side by side, in chunks: one array step per chunk, not sentence
+            end, n = start, 0
+            while end < len(sentences) and (end == start or n + len(sentences[end]) <= _CHUNK_TOKENS):
+                n += len(sentences[end])
+                end += 1
+            out += self._scores(sentences[start:end], contexts[start:end])
+            start = end
+        return out
+
+    def _scores(self, sentences: Sequence[Sequence[Token]], contexts: Sequence[SentenceContext]) -> list[np.ndarray]:
+        """state_scores of sentences scored side by side: a word's neighbours stop at its sentence's ends."""
+        lengths = np.array([len(t) for t in sentences], dtype=np.intp)
+        ends = np.cumsum(lengths)
+        position = np.arange(int(ends[-1])) - np.repeat(ends - lengths, lengths)  # each token's, in its sentence
+        room = np.repeat(lengths, lengths) - position  # tokens from each token to its sentence's end, itself included
+        words = self._words.rows([t.surface for tokens in sentences for t in tokens])
+        scores = words[:, 0].copy()
+        for k, offset in enumerate(_OFFSETS, start=1):
+            seeing = np.flatnonzero(position >= -offset if offset < 0 else room > offset)
+            scores[seeing] += words[seeing + offset, k]
+        scores += self._windows.rows([w for c in contexts for w in c.windows])
+        scores += self._elsewhere.rows([e for c in contexts for e in c.elsewhere])
+        keys = [k for c in contexts for k in c.keys]
+        pairs = enumerate(map(self._bigrams.get, itertools.pairwise(keys)), start=1)  # (token, its bigram's row)
+        known = [(i, row) for i, row in pairs if row is not None and position[i]]  # not across sentences
+        if known:
+            at, rows = zip(*known, strict=True)
+            scores[list(at)] += self.chain.state[list(rows)]
+        return np.split(scores, ends[:-1])
 
     def document_sentences(
         self, tokens: Sequence[Token]

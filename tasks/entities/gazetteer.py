@@ -93,13 +93,15 @@ class PhraseIndex(Generic[V]):
 
     def longest_each(self, keys: Sequence[str]) -> list[tuple[int, str, V] | None]:
         """longest_at at every position; a word no phrase starts with costs one dictionary lookup."""
-        out: list[tuple[int, str, V] | None] = []
         n = len(keys)
-        for i, key in enumerate(keys):
-            starts = self._starts.get(key)
-            if starts is None:
-                starts = self._starts[key] = any(r in self.longest_by_first for r in proclitic_readings(key))
-            out.append(self.longest_at(keys, i, n) if starts else None)
+        out: list[tuple[int, str, V] | None] = [None] * n
+        starts = list(map(self._starts.get, keys))
+        if None in starts:  # words not seen before
+            for i, key in enumerate(keys):
+                if starts[i] is None:
+                    starts[i] = self._starts[key] = any(r in self.longest_by_first for r in proclitic_readings(key))
+        for i in itertools.compress(range(n), starts):
+            out[i] = self.longest_at(keys, i, n)
         return out
 
 

@@ -169,6 +169,45 @@ def test_array_scores_are_the_weights_of_the_feature_strings_crfsuite_would_get(
     assert with_document_features > 20  # the document's features are among those compared
 
 
+def test_a_documents_sentences_scored_side_by_side_score_as_each_sentence_alone(model, monkeypatch):
+    """document_scores scores a document's sentences together, in chunks of tokens: a word's neighbours stop
+    at its sentence's ends, and the scores are those of each sentence scored alone, to the bit."""
+    import numpy
+
+    from tasks.entities import crf
+
+    extractor = CRFExtractor(model)
+    documents = [document for document in _sample_documents() if len(document) > 1]
+    assert sum(len(document) for document in documents) > 20
+    (previous, key), _ = next(iter(extractor._bigrams.items()))  # a bigram the model knows, across two sentences
+    documents.append([tokens_of_sentences([s])[1] for s in (["قال", previous], [key, "ثم", "."])])
+    for chunk in (crf._CHUNK_TOKENS, 7):  # 7: chunks of a few sentences, and sentences longer than a chunk
+        monkeypatch.setattr(crf, "_CHUNK_TOKENS", chunk)
+        for document in documents:
+            contexts = extractor.featurizer.contexts(document)
+            together = extractor.document_scores(document)
+            assert len(together) == len(document)
+            for tokens, context, scores in zip(document, contexts, together, strict=True):
+                numpy.testing.assert_array_equal(scores, extractor.state_scores(tokens, context))
+
+
+def test_bigram_rows_find_what_the_bigram_strings_find_when_keys_hold_the_separator():
+    from tasks.entities.crf import Featurizer, bigram_rows
+
+    attributes = {
+        Featurizer.bigram("a", "b"): 0,
+        Featurizer.bigram("a|b", "c"): 1,
+        "w=a": 2,
+        Featurizer.bigram("|", "x"): 3,
+    }
+    rows = bigram_rows(attributes)
+    for (previous, key), row in rows.items():
+        assert attributes[Featurizer.bigram(previous, key)] == row
+    for previous, key in [("a", "b"), ("a|b", "c"), ("a", "b|c"), ("|", "x"), ("", "|x")]:
+        assert rows.get((previous, key)) == attributes.get(Featurizer.bigram(previous, key))
+    assert rows.get(("a", "c")) is None
+
+
 def test_array_tagger_gives_crfsuite_labels(model, tmp_path):
     import pycrfsuite
 
@@ -215,21 +254,25 @@ def test_a_word_the_gazetteer_tagged_elsewhere_in_the_document_says_so_with_its_
     assert all(e == () for c in alone for e in c.elsewhere)
 
 
-def test_score_table_computes_each_key_once_and_stays_right_past_its_capacity():
+def test_score_table_computes_each_key_once_in_one_call_per_lookup_and_stays_right_past_its_capacity():
     import numpy
 
     from tasks.entities.chain import ScoreTable
 
     computed = []
 
-    def compute(key: str) -> numpy.ndarray:
-        computed.append(key)
-        return numpy.full(2, float(len(key)))
+    def compute(keys: list[str]) -> numpy.ndarray:
+        computed.append(keys)
+        return numpy.array([[float(len(k))] * 2 for k in keys])
 
     table = ScoreTable(compute, (2,), capacity=3)
     assert table.rows(["a", "bb", "a"]).tolist() == [[1, 1], [2, 2], [1, 1]]
-    assert computed == ["a", "bb"]
-    assert table.rows(["ccc", "dddd"]).tolist() == [[3, 3], [4, 4]]  # past capacity: starts afresh
+    assert computed == [["a", "bb"]]  # the new keys together, each once
+    assert table.rows(["bb", "a"]).tolist() == [[2, 2], [1, 1]]
+    assert computed == [["a", "bb"]]  # nothing new: nothing computed
+    assert table.rows(["ccc", "dddd", "a"]).tolist() == [[3, 3], [4, 4], [1, 1]]  # past capacity: starts afresh
+    assert computed[-1] == ["ccc", "dddd", "a"]
+    assert table.rows(["e" * n for n in range(1, 2000)]).tolist() == [[n, n] for n in range(1, 2000)]  # grows
     assert table.rows(["a"] * 2000).tolist() == [[1, 1]] * 2000
 
 
