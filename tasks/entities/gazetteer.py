@@ -97,9 +97,9 @@ class PhraseIndex(Generic[V]):
         out: list[tuple[int, str, V] | None] = [None] * n
         starts = list(map(self._starts.get, keys))
         if None in starts:  # words not seen before
-            for i, key in enumerate(keys):
-                if starts[i] is None:
-                    starts[i] = self._starts[key] = any(r in self.longest_by_first for r in proclitic_readings(key))
+            firsts = self.longest_by_first.keys()
+            for i in itertools.compress(range(n), map(operator.is_, starts, itertools.repeat(None))):
+                starts[i] = self._starts[keys[i]] = not firsts.isdisjoint(proclitic_readings(keys[i]))
         for i in itertools.compress(range(n), starts):
             out[i] = self.longest_at(keys, i, n)
         return out
