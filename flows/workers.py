@@ -11,10 +11,12 @@ in the flow's own process. A worker dies with the fork server, and the fork serv
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import multiprocessing.forkserver
 import os
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 # - the shard code; and pandas, which pyarrow imports on the first pa.array() of a Python list (0.6 s a
 #   worker, on its first shard).
 PRELOAD = ["flows.cli", "tasks.shards", "pandas"]
+_EXIT_WAIT_S = 5.0  # a killed worker exits in milliseconds; a stuck kernel call is not waited for longer
 
 
 def _start_worker() -> None:
@@ -114,13 +117,16 @@ class ShardWorkers:
         return cls._active
 
     def stop(self) -> None:
-        """Kill the workers now and drop every shard not finished (called from a signal handler: no lock)."""
+        """Kill the workers now and drop every shard not finished (called from a signal handler: no lock).
+        Returns once the workers have exited, so that nothing they write outlasts the run's clean-up."""
         self._stopped = True
         executor = self._executor
         if executor is not None:
-            for process in list((executor._processes or {}).values()):  # the pool has no public kill
+            processes = list((executor._processes or {}).values())  # the pool has no public kill
+            for process in processes:
                 process.kill()
             executor.shutdown(wait=False, cancel_futures=True)
+            _wait_exited(processes, timeout_s=_EXIT_WAIT_S)
 
     def submit(self, task: Any, spec: quote) -> Any:
         """Start a shard's task on one of the flow's threads; it waits there for the shard queued to a worker."""
@@ -160,6 +166,15 @@ class ShardWorkers:
                     self.workers, mp_context=multiprocessing.get_context("forkserver"), initializer=_start_worker
                 )
             return self._executor
+
+
+def _wait_exited(processes: Sequence[multiprocessing.process.BaseProcess], timeout_s: float) -> None:
+    """Wait until each process has exited (its sentinel is ready), for timeout_s at most."""
+    deadline = time.monotonic() + timeout_s
+    pending = [process.sentinel for process in processes]
+    while pending and (left := deadline - time.monotonic()) > 0:
+        ready = multiprocessing.connection.wait(pending, left)
+        pending = [sentinel for sentinel in pending if sentinel not in ready]
 
 
 def run_shard(spec: ShardSpec) -> ShardResult:

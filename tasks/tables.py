@@ -458,11 +458,13 @@ class TableWriter:
         return self._steps - 1
 
     def finish(self) -> None:
-        """Delete this run's parts that no commit took (a shard that failed after writing some tables)."""
+        """Delete this run's parts that no commit took (a shard that failed after writing some tables), and
+        its temporary files (a worker killed while it wrote a part: Ctrl-C)."""
         for name in self._tables:
-            for path in sorted(table_dir(self.out_dir, name).glob(f"{self.run_id}*.parquet")):
+            folder = table_dir(self.out_dir, name)
+            for path in sorted([*folder.glob(f"{self.run_id}*.parquet"), *folder.glob(f"{TMP_PREFIX}*.parquet")]):
                 if run_of(path.name) == self.run_id and path.name not in self._committed.get(name, ()):
-                    path.unlink()
+                    path.unlink(missing_ok=True)
 
     def _sweep(self, ours: Any, pinned: Snapshot) -> None:
         """Delete khabar-named parts that are in no version of their table and were written by a run `ours`

@@ -98,3 +98,38 @@ def test_a_fork_server_that_cannot_build_the_extractor_still_forks_workers(tmp_p
             [sys.executable, str(script), backend, model], cwd=REPO, capture_output=True, text=True, check=True
         )
         assert done.stdout.split() == ["False", "0"], backend
+
+
+STOPS = """
+import sys
+import time
+from pathlib import Path
+
+from flows.workers import ShardWorkers
+from tasks.shards import ShardSpec
+
+raw, out = Path(sys.argv[1]), sys.argv[2]
+paths = tuple(p.name for p in sorted(raw.iterdir()))
+specs = [ShardSpec(f"r-{i}", str(raw), out, paths, ("0" * 64,) * len(paths), "r", "f") for i in range(4)]
+with ShardWorkers(2, queued=specs) as workers:
+    processes = []
+    while len(processes) < 2:  # the pool starts its workers as the shards queue
+        processes = list((workers._executor._processes or {}).values())
+        time.sleep(0.01)
+    workers.stop()
+    print(sum(p.is_alive() for p in processes))
+"""
+
+
+def test_stopped_workers_have_exited_when_stop_returns(tmp_path: Path) -> None:
+    """Ctrl-C kills the workers, and the run then deletes what they wrote and no commit took: a worker still
+    alive then could write a part (or leave one half written) after the deletion."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i in range(200):
+        (raw / f"{i}.txt").write_text("خبر " * 50)
+    done = subprocess.run(
+        [sys.executable, "-c", STOPS, str(raw), str(tmp_path / "out")],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.stdout.split()[-1:] == ["0"], done.stderr

@@ -100,6 +100,17 @@ def test_a_finished_run_removes_its_own_stray_parts(tmp_path):
     assert not (tmp_path / stray.path).exists() and (tmp_path / kept.path).exists()
 
 
+def test_a_finished_run_removes_the_temporary_file_of_its_worker_killed_mid_write(tmp_path):
+    """Ctrl-C kills the workers at once: one may leave a part under its temporary name (write_parquet).
+    The run's end deletes it with the parts no commit took; another run's is left to the next writer."""
+    writer = TableWriter.open(tmp_path, RUN)
+    ours = tmp_path / "tokens" / f"{TMP_PREFIX}{'a' * 32}-{RUN}-00002.parquet"
+    ours.write_bytes(b"PAR1 half written")
+    writer.finish()
+    assert not ours.exists()
+    assert [p.name for p in (tmp_path / "tokens").iterdir() if p.suffix == ".parquet"] == []
+
+
 def test_as_of_reads_the_tables_as_a_run_committed_them(tmp_path):
     writer = TableWriter.open(tmp_path, RUN)
     old = tokens_part(tmp_path, f"{RUN}-00000", ["a"])
