@@ -103,11 +103,13 @@ class LinearChain:
             best[0] = padded[0]
         candidates = np.empty((n_labels, n_labels, len(scores)))  # reused at each step
         transitions = self.transitions[:, :, None]
+        previous = best[:, :, None, :]  # best[t - 1] as (from, 1, sentences), made once
         for t in range(1, steps):
-            np.add(best[t - 1][:, None, :], transitions, out=candidates)
+            np.add(previous[t - 1], transitions, out=candidates)
             candidates.argmax(axis=0, out=back[t])  # the first maximum, as crfsuite keeps it
-            np.maximum.reduce(candidates, axis=0, out=best[t])
-            best[t] += padded[t]
+            now = best[t]
+            np.maximum.reduce(candidates, axis=0, out=now)
+            now += padded[t]
         paths: list[list[str]] = []
         for b, n in enumerate(lengths):
             if n == 0:

@@ -63,14 +63,19 @@ class Featurizer:
         self.gazetteer = gazetteer
         self.clusters = clusters
         self.word = functools.lru_cache(maxsize=1 << 18)(self._word)
+        self._cluster_names: dict[tuple[str, tuple[int, ...]], tuple[str, ...]] = {}  # 2 per vocabulary word at most
 
-    def _cluster_features(self, key: str) -> list[str]:
+    def _cluster_features(self, key: str) -> tuple[str, ...]:
         for reading in proclitic_readings(key):
             ids = self.clusters.get(reading)
             if ids is not None:
                 prefix = "" if reading == key else "stem"
-                return [f"{prefix}c{size}={cid}" for size, cid in zip(CLUSTER_SIZES, ids, strict=True)]
-        return ["c=none"]
+                names = self._cluster_names.get((prefix, ids))
+                if names is None:
+                    names = tuple(f"{prefix}c{size}={cid}" for size, cid in zip(CLUSTER_SIZES, ids, strict=True))
+                    self._cluster_names[prefix, ids] = names
+                return names
+        return ("c=none",)
 
     def _word(self, surface: str) -> tuple[tuple[str, ...], dict[int, tuple[str, ...]]]:
         """(features of the word itself, the subset a neighbour sees of it, by the offset prefix it takes)."""
@@ -101,12 +106,12 @@ class Featurizer:
                 flags.append("nisba")
         if strict in g.given_names:
             flags.append("given")
-        if any(r in g.given_names for r in proclitic_readings(strict)[1:]):
+        if not g.given_names.isdisjoint(proclitic_readings(strict)[1:]):
             flags.append("given_after_clitic")
         if strict in g.stopwords:
             flags.append("stop")
         clusters = self._cluster_features(key)
-        return tuple(own + flags + clusters), (f"w={key}", *flags, *clusters[1:2], f"shape={shape}")
+        return (*own, *flags, *clusters), (f"w={key}", *flags, *clusters[1:2], f"shape={shape}")
 
     def contexts(
         self, sentences: Sequence[Sequence[Token]], found: Sequence[Sequence[Mention]] | None = None
