@@ -461,8 +461,7 @@ class TableWriter:
         """Delete this run's parts that no commit took (a shard that failed after writing some tables), and
         its temporary files (a worker killed while it wrote a part: Ctrl-C)."""
         for name in self._tables:
-            folder = table_dir(self.out_dir, name)
-            for path in sorted([*folder.glob(f"{self.run_id}*.parquet"), *folder.glob(f"{TMP_PREFIX}*.parquet")]):
+            for path in sorted(table_dir(self.out_dir, name).glob("*.parquet")):  # temporary names included
                 if run_of(path.name) == self.run_id and path.name not in self._committed.get(name, ()):
                     path.unlink(missing_ok=True)
 

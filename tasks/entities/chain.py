@@ -8,9 +8,11 @@ token. The decoding is crfsuite's: the same sums, the same first-best tie-breaki
 
 from __future__ import annotations
 
+import itertools
+import operator
 import struct
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -71,18 +73,26 @@ class LinearChain:
 
     def totals(self, groups: Sequence[Iterable[str]]) -> np.ndarray:
         """total() of each group of attributes, as one (groups, labels) array."""
-        rows, at = [], []
-        index = self.attributes
+        names: list[str] = []
+        group_of: list[int] = []
         for g, attributes in enumerate(groups):
-            for a in attributes:
-                r = index.get(a)
-                if r is not None:
-                    rows.append(r)
-                    at.append(g)
-        return self.summed(rows, at, len(groups))
+            before = len(names)
+            names.extend(attributes)
+            group_of += [g] * (len(names) - before)
+        return self.found_totals([(self.attributes, names, group_of)], len(groups))
 
-    def summed(self, rows: Sequence[int], at: Sequence[int], n_groups: int) -> np.ndarray:
-        """(n_groups, labels): the weights of attribute rows[i] added into group at[i], in the order given."""
+    def found_totals(
+        self, parts: Iterable[tuple[Mapping[str, int], Sequence[str], Sequence[int]]], n_groups: int
+    ) -> np.ndarray:
+        """(n_groups, labels): for each part (index, names, group of each name), the weights of the rows its
+        index gives the names (none for a name it lacks) added into their groups, each group in the order given."""
+        rows: list[int] = []
+        at: list[int] = []
+        for index, names, group_of in parts:
+            found: list[Any] = list(map(index.get, names))  # rows, None where the index lacks the name
+            known = list(map(operator.is_not, found, itertools.repeat(None)))
+            rows += itertools.compress(found, known)
+            at += itertools.compress(group_of, known)
         out = np.zeros((n_groups, len(self.labels)))
         np.add.at(out, at, self.state[rows])
         return out

@@ -22,14 +22,12 @@ spread its errors (docs/entities.md has the figures).
 
 from __future__ import annotations
 
-import itertools
-import operator
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 
 from tasks.entities import EntityExtractor, Mention
-from tasks.entities.keys import proclitic_readings
+from tasks.entities.keys import positions_read_as, proclitic_readings
 from tasks.segment import Token
 
 VERSION = "1"  # part of every backend's code version: documents tagged before it become stale
@@ -144,8 +142,7 @@ def found_again(tokens: Sequence[Token], mentions: Sequence[Mention], ratio: flo
         taken[m.token_start : m.token_end] = b"\x01" * (m.token_end - m.token_start)
     found: dict[Name, list[Mention]] = {}
     free = 0  # the first token after the last name found again
-    heads = map(lengths.keys().isdisjoint, map(proclitic_readings, (t.key for t in tokens)))
-    for i in itertools.compress(range(len(tokens)), map(operator.not_, heads)):  # where a name's first word is
+    for i in positions_read_as([t.key for t in tokens], lengths.keys()):  # where a name's first word is
         recurring = None if i < free or taken[i] else _name_at(tokens, i, lengths, first_mention, taken)
         if recurring is None:
             continue

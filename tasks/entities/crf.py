@@ -6,7 +6,6 @@ import functools
 import hashlib
 import itertools
 import json
-import operator
 import tempfile
 import time
 import zipfile
@@ -24,7 +23,7 @@ from tasks.entities.bio import LabelledSentence, documents, spans_from_labels, t
 from tasks.entities.chain import ChainModelError, LinearChain, ScoreTable
 from tasks.entities.clusters import CLUSTER_SIZES, learn_clusters
 from tasks.entities.gazetteer import GazetteerExtractor, packaged_gazetteer, strict_key
-from tasks.entities.keys import canonical_key, proclitic_readings
+from tasks.entities.keys import canonical_key, positions_read_as, proclitic_readings
 from tasks.segment import Token, match_key, sentence_ranges
 
 FEATURES_VERSION = "3"  # bump when the features change: models trained with others are refused
@@ -157,8 +156,7 @@ class Featurizer:
             for k in range(m.token_start + 1, m.token_end):
                 rules[k] = f"I-{m.type}"
         elsewhere: list[tuple[str, ...]] = [()] * n
-        untagged = map(tagged.keys().isdisjoint, map(proclitic_readings, keys))  # most words: tagged nowhere
-        for i in itertools.compress(range(n), map(operator.not_, untagged)):
+        for i in positions_read_as(keys, tagged.keys()):  # most words: tagged nowhere
             own = rules[i][2:]  # this token's own tag is not "elsewhere"
             types = {
                 type_
@@ -391,16 +389,9 @@ class CRFExtractor:
             own_groups += [w * groups] * (1 + len(own))
             seen_names += seen
             seen_words += [w * groups] * len(seen)
-        rows: list[int] = []
-        at: list[int] = []
         parts = [(self.chain.attributes, own_names, own_groups)]
         parts += [(seen_by, seen_names, [g + k for g in seen_words]) for k, seen_by in enumerate(self._seen_by, 1)]
-        for index, names, group_of in parts:  # each group's weights are added in its features' order
-            found: list[Any] = list(map(index.get, names))  # rows, None where the model lacks the feature
-            known = list(map(operator.is_not, found, itertools.repeat(None)))
-            rows += itertools.compress(found, known)
-            at += itertools.compress(group_of, known)
-        return self.chain.summed(rows, at, len(surfaces) * groups).reshape(len(surfaces), groups, -1)
+        return self.chain.found_totals(parts, len(surfaces) * groups).reshape(len(surfaces), groups, -1)
 
     def state_scores(self, tokens: Sequence[Token], context: SentenceContext) -> np.ndarray:
         """The (tokens, labels) scores crfsuite would give featurizer.sentence(tokens, context), word sums

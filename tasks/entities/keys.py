@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
+from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
 
 from tasks.segment import match_key
 
@@ -32,6 +36,13 @@ def proclitic_readings(key: str) -> tuple[str, ...]:
                 if preposition == "ل" and stem.startswith("ل"):
                     readings.append("ا" + stem)  # لل = ل + ال with the alef dropped: للامم -> الامم
     return tuple(dict.fromkeys(readings))
+
+
+def positions_read_as(keys: Sequence[str], known: AbstractSet[str]) -> Iterator[int]:
+    """The indexes of the keys one of whose proclitic readings (the key itself included) is in `known`, in
+    order; looked up in C, as most words of a document have none."""
+    unknown = map(known.isdisjoint, map(proclitic_readings, keys))
+    return itertools.compress(range(len(keys)), map(operator.not_, unknown))
 
 
 def phrase_key(phrase: str) -> tuple[str, ...]:
@@ -81,4 +92,4 @@ def _chars_for_key_length(surface: str, n: int) -> int:
     return i
 
 
-__all__ = ["canonical_key", "display_name", "match_key", "phrase_key", "proclitic_readings"]
+__all__ = ["canonical_key", "display_name", "match_key", "phrase_key", "positions_read_as", "proclitic_readings"]
