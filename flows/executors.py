@@ -150,14 +150,15 @@ def dask_setup(worker: Any) -> None:
 
 @contextlib.contextmanager
 def shard_executor(
-    kind: str, dask_address: str | None, workers: int, specs: list[ShardSpec]
+    kind: str, dask_address: str | None, workers: int, specs: list[ShardSpec], ahead_of_flow: bool = False
 ) -> Iterator[ShardExecutor]:
-    """The executor of a run's shards, open for the block; every spec is queued to it up front."""
+    """The executor of a run's shards, open for the block; every spec is queued to it up front (before the
+    flow run starts when ahead_of_flow: khabar's worker processes only, flows.lifecycle.plan_ahead)."""
     if kind == "dask":
         with DaskShards(dask_address, workers) as dask:
             yield dask
         return
     from flows.workers import ShardWorkers
 
-    with ShardWorkers(workers, queued=specs) as pool:
+    with ShardWorkers(workers, queued=specs, ahead_of_flow=ahead_of_flow) as pool:
         yield pool

@@ -162,7 +162,7 @@ def plan_ahead(settings: Settings, kind: str = "manual", looked: RawChanges | No
             }
             planned = stack.enter_context(planned_run(**plan))
             if planned.specs and settings.executor == "processes":
-                planned.executor = stack.enter_context(open_executor(planned.run, planned.specs))
+                planned.executor = stack.enter_context(open_executor(planned.run, planned.specs, ahead_of_flow=True))
         _ahead = planned
         try:
             yield planned

@@ -137,9 +137,12 @@ def shard_specs(
     ]
 
 
-def open_executor(run: RunStart, specs: list[ShardSpec]) -> contextlib.AbstractContextManager[ShardExecutor]:
-    """The run's executor for these shards, every one queued to it as it opens."""
-    return shard_executor(run.executor, run.dask_address, min(run.workers, len(specs)), specs)
+def open_executor(
+    run: RunStart, specs: list[ShardSpec], ahead_of_flow: bool = False
+) -> contextlib.AbstractContextManager[ShardExecutor]:
+    """The run's executor for these shards, every one queued to it as it opens (ahead of the flow run: see
+    flows.executors.shard_executor)."""
+    return shard_executor(run.executor, run.dask_address, min(run.workers, len(specs)), specs, ahead_of_flow)
 
 
 class FlowRunRequired(RuntimeError):
