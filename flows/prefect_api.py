@@ -9,6 +9,7 @@ the event and log queues are drained while it still runs, and then it is stopped
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import http.client
 import os
@@ -148,13 +149,37 @@ class PrefectAPI:
             self.server.wait_ready()
 
 
+# The server the entry point started before the command line loaded (flows.entry), until a command takes it.
+_started_early: TemporaryServer | None = None
+
+
+def start_temporary_server_early() -> None:
+    """Start the temporary server now, for the command about to load (start_temporary_server() hands it over),
+    unless the environment names a server; stopped at exit if no command takes it."""
+    global _started_early
+    quiet_prefect_environment()  # the server inherits the environment the command line would set first
+    _started_early = start_temporary_server()
+    if _started_early is not None:
+        atexit.register(_stop_unclaimed)
+
+
+def _stop_unclaimed() -> None:
+    if _started_early is not None:
+        _started_early.stop()
+
+
 def start_temporary_server() -> TemporaryServer | None:
-    """Start a temporary server now, unless the environment names one; not awaited.
+    """Start a temporary server now, unless the environment names one, or hand over the one started early
+    for this command; not awaited.
 
     Called before Prefect is even imported: the server's start (mostly importing Prefect's server,
-    6 to 8 s on 2 cores) then overlaps the caller's own, until it calls wait_ready(). A profile may
+    4 to 8 s on 2 cores) then overlaps the caller's own, until it calls wait_ready(). A profile may
     still name a server: prefect_api() checks and stops this one then.
     """
+    global _started_early
+    if _started_early is not None:
+        server, _started_early = _started_early, None
+        return server
     if os.environ.get("PREFECT_API_URL"):
         return None
     home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()

@@ -35,13 +35,13 @@ if TYPE_CHECKING:
     from tasks.entities import NerConfig
 
 # What the fork server imports once, for every worker it forks:
-# - the command line: multiprocessing runs the command's main script again in each worker it starts, and
-#   khabar's console script imports flows.cli (typer, rich, every command: 0.27 s a worker, between the
-#   run's plan and its first shard); preloaded, the script finds it imported. (Python 3.11's "__main__"
-#   preload would run the script itself once, but its fork server is never given the script's path.)
+# - the command's entry point: multiprocessing runs the command's main script again in each worker it starts,
+#   and khabar's console script imports flows.entry (which loads the command line only when called);
+#   preloaded, the script finds it imported. (Python 3.11's "__main__" preload would run the script itself
+#   once, but its fork server is never given the script's path.)
 # - the shard code; and pandas, which pyarrow imports on the first pa.array() of a Python list (0.6 s a
 #   worker, on its first shard).
-PRELOAD = ["flows.cli", "tasks.shards", "pandas"]
+PRELOAD = ["flows.entry", "flows.workers", "tasks.shards", "pandas"]
 _EXIT_WAIT_S = 5.0  # a killed worker exits in milliseconds; a stuck kernel call is not waited for longer
 
 

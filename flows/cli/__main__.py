@@ -1,5 +1,5 @@
 """`python -m flows.cli`: the same as the khabar command."""
 
-from flows.cli import app
+from flows.entry import main
 
-app()
+main()

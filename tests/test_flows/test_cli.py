@@ -503,12 +503,14 @@ def test_a_second_run_on_a_busy_folder_says_who_holds_it(tmp_path, prefect_api_u
     assert f"Error: {tmp_path / 'out'} is in use by another khabar nightly run (pid {holder.pid}" in result.output
 
 
-def test_a_busy_folder_is_refused_before_the_prefect_server_starts(tmp_path):
-    """The lock error used to come after the temporary server's start (about 19 s on a fresh home)."""
+def test_a_busy_folder_is_refused_without_waiting_for_the_prefect_server_and_leaves_none_behind(tmp_path):
+    """The lock error used to come after the temporary server's start (about 19 s on a fresh home). The server
+    now starts with the command (flows.entry), so the refusal stops it too."""
     import multiprocessing
 
     from fixtures.locks import hold_lock
     from fixtures.make_sample_corpus import write_corpus
+    from fixtures.processes import processes_with
 
     write_corpus(tmp_path / "raw")
     home = tmp_path / "prefect-home"
@@ -529,8 +531,8 @@ def test_a_busy_folder_is_refused_before_the_prefect_server_starts(tmp_path):
         holder.join()
     assert result.returncode == 1, result.stderr
     assert "is in use by another khabar nightly run" in result.stderr
-    assert not (home / "khabar-temporary-server.log").exists()  # no server was started
     assert waited < 5
+    assert not processes_with(str(home)), "the temporary server outlived the refused run"
 
 
 def broken_copy(sample_output, tmp_path, table, body) -> Path:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fixtures.processes import processes_with
 
 from tasks.check import check_tables
 from tasks.tables import read_table
@@ -61,23 +62,6 @@ def start_run(
     return subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
-
-
-def processes_with(marker: str) -> list[int]:
-    """Live processes (zombies aside) whose environment mentions marker."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if marker.encode() in (entry / "environ").read_bytes() and _state(entry) != "Z":
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
-def _state(entry: Path) -> str:
-    return (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def wait_for(what: str, check, timeout_s: float):
