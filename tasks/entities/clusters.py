@@ -10,7 +10,6 @@ import collections
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from scipy import sparse
 
 CLUSTER_SIZES = (64, 256, 1024)
 
@@ -25,6 +24,7 @@ def word_vectors(
     seed: int = 0,
 ) -> tuple[list[str], np.ndarray]:
     """The words seen at least min_count times, and one unit-length vector each (PPMI, truncated SVD)."""
+    from scipy import sparse  # training's: the CRF extractor (which imports this module) does not need it
     from sklearn.decomposition import TruncatedSVD
     from sklearn.preprocessing import normalize
 
