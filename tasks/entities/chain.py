@@ -11,24 +11,42 @@ from __future__ import annotations
 import itertools
 import operator
 import struct
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import numpy as np
-import pycrfsuite
 
 # crfsuite's model file (crf1d_model.c): a header of 4-byte fields, then a "FEAT" chunk of
 # (type, source, destination, weight) records; type 0 is attribute -> label, 1 is label -> label.
+# The labels' and attributes' names are two CQDB chunks (cqdb.c): a header, then 256 hash tables, then
+# the backward array, one record offset per id; a record is (id, size, the name and a NUL byte).
 _HEADER = struct.Struct("<4sI4sIIIIIIIII")
 _CHUNK = struct.Struct("<4sII")
+_CQDB = struct.Struct("<4sIIIII")  # chunk id, size, flag, byte order, backward array's size and offset
+_CQDB_BYTE_ORDER = 0x62445371
+_RECORD = struct.Struct("<iI")  # id, name size with its NUL
 K = TypeVar("K")
 _FEATURE = np.dtype([("type", "<u4"), ("src", "<u4"), ("dst", "<u4"), ("weight", "<f8")])
 
 
 class ChainModelError(ValueError):
     pass
+
+
+def _names(model: bytes, offset: int) -> list[str]:
+    """The names in the CQDB chunk at offset, by id."""
+    chunk, _, _, byte_order, n_names, backward = _CQDB.unpack_from(model, offset)
+    if chunk != b"CQDB" or byte_order != _CQDB_BYTE_ORDER:
+        raise ValueError(f"the chunk at {offset} is {chunk!r}, not a CQDB of this byte order")
+    names = []
+    for i, record in enumerate(np.frombuffer(model, "<u4", count=n_names, offset=offset + backward).tolist()):
+        at = offset + record
+        found, size = _RECORD.unpack_from(model, at)
+        if found != i or size < 1:
+            raise ValueError(f"name {i} has the record of id {found}")
+        names.append(model[at + _RECORD.size : at + _RECORD.size + size - 1].decode())
+    return names
 
 
 @dataclass(frozen=True)
@@ -42,22 +60,17 @@ class LinearChain:
     def from_crfsuite(cls, model: bytes) -> LinearChain:
         """The weights of a crfsuite CRF1d model file, exactly (its text dump rounds them to 6 decimals)."""
         try:
-            magic, *_, n_labels, n_attributes, off_features, _, _, _, _ = _HEADER.unpack_from(model)
+            header = _HEADER.unpack_from(model)
+            magic, n_labels, n_attributes, off_features, off_labels, off_attributes = header[0], *header[5:10]
             chunk, _, n_features = _CHUNK.unpack_from(model, off_features)
             if magic != b"lCRF" or chunk != b"FEAT":
                 raise ValueError(f"the magic is {magic!r} and the chunk {chunk!r}")
             features = np.frombuffer(model, _FEATURE, count=n_features, offset=off_features + _CHUNK.size)
+            # read here: pycrfsuite's tagger.info() parsed a text dump of the whole model (0.15 s of a worker's start)
+            labels = _names(model, off_labels)
+            attributes = {a: i for i, a in enumerate(_names(model, off_attributes))}
         except (struct.error, ValueError) as exc:
             raise ChainModelError(f"not a crfsuite CRF1d model: {exc}") from None
-        with tempfile.NamedTemporaryFile(suffix=".crfsuite") as f:  # the names of the ids, from crfsuite
-            f.write(model)
-            f.flush()
-            tagger = pycrfsuite.Tagger()
-            tagger.open(f.name)
-            info = tagger.info()
-            tagger.close()
-        labels = sorted(info.labels, key=lambda label: int(info.labels[label]))
-        attributes = {a: int(i) for a, i in info.attributes.items()}
         if len(labels) != n_labels or len(attributes) != n_attributes:
             raise ChainModelError("the model's dictionaries do not match its header")
         state = np.zeros((n_attributes, n_labels))

@@ -121,6 +121,59 @@ def test_crf_config_errors_are_clear(tmp_path):
         resolve(NerConfig(backend="crf", model=str(junk)))
 
 
+def test_the_names_read_from_a_crfsuite_model_are_those_crfsuite_gives_its_ids(model, tmp_path):
+    """LinearChain reads the labels' and attributes' names from the model's CQDB chunks itself, where
+    pycrfsuite's info() parsed a text dump of the whole model (0.15 s of each worker's start)."""
+    import pycrfsuite
+
+    from tasks.entities.chain import LinearChain
+    from tasks.entities.crf import _members
+
+    data = _members(model, "model.crfsuite")[0]
+    (tmp_path / "model.crfsuite").write_bytes(data)
+    tagger = pycrfsuite.Tagger()
+    tagger.open(str(tmp_path / "model.crfsuite"))
+    info = tagger.info()
+    chain = LinearChain.from_crfsuite(data)
+    assert chain.labels == tuple(sorted(info.labels, key=lambda label: int(info.labels[label])))
+    assert chain.attributes == {name: int(i) for name, i in info.attributes.items()}
+    assert len(chain.labels) > 3 and len(chain.attributes) > 20
+
+
+def test_a_crfsuite_model_with_a_damaged_dictionary_is_refused_in_one_sentence(model):
+    import struct
+
+    from tasks.entities.chain import _HEADER, ChainModelError, LinearChain
+    from tasks.entities.crf import _members
+
+    data = bytearray(_members(model, "model.crfsuite")[0])
+    off_attributes = _HEADER.unpack_from(data)[9]
+    data[off_attributes : off_attributes + 4] = b"XXXX"
+    with pytest.raises(ChainModelError, match="not a crfsuite CRF1d model: the chunk at"):
+        LinearChain.from_crfsuite(bytes(data))
+    data = bytearray(_members(model, "model.crfsuite")[0])
+    backward = off_attributes + struct.unpack_from("<I", data, off_attributes + 20)[0]
+    first = off_attributes + struct.unpack_from("<I", data, backward)[0]
+    data[first : first + 4] = struct.pack("<i", 7)  # the first name's record says it is the eighth's
+    with pytest.raises(ChainModelError, match="not a crfsuite CRF1d model: name 0 has the record of id 7"):
+        LinearChain.from_crfsuite(bytes(data))
+
+
+def test_loading_a_crf_model_imports_no_training_library(model):
+    """The fork server builds the run's extractor before the first shard can start; scipy (the clusters'
+    training) cost it 0.2 s there, and khabar's own process as much when it checked the model."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from tasks.entities import NerConfig, load_extractor; "
+        f"load_extractor(NerConfig(backend='crf', model={str(model)!r})); "
+        "print(sorted(m for m in ('scipy', 'sklearn') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert done.stdout.strip() == "[]"
+
+
 def test_a_model_trained_under_other_gazetteer_rules_must_be_retrained(model, monkeypatch):
     from tasks.entities import gazetteer
 
