@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
 from tasks.boilerplate import Boilerplate, boilerplate_chars
 from tasks.clean import clean_text
 from tasks.decode import decode_bytes
-from tasks.entities import EntityExtractor
+from tasks.entities import EntityExtractor, Mention
 from tasks.layout import path_metadata
 from tasks.quarantine import EMPTY_TEXT, QuarantineError
 from tasks.segment import Span, Token, split_sentences, tokenize
@@ -90,6 +90,20 @@ def process_document(
     boilerplate: each source's boilerplate found by the run (tasks.boilerplate), marked in the
     sentences and kept out of the entities.
     """
+    document = read_document(rel_path, data, deadline, layout, boilerplate)
+    found = extractor.extract(document.tokens)
+    deadline()
+    return with_entities(document, found)
+
+
+def read_document(
+    rel_path: str,
+    data: bytes,
+    deadline: Callable[[], None] = lambda: None,
+    layout: str | None = None,
+    boilerplate: Boilerplate | None = None,
+) -> Document:
+    """process_document's stages before the entities: the Document without them (with_entities adds them)."""
     decoded = decode_bytes(data)
     text = clean_text(decoded.text)
     if not text.strip():
@@ -104,8 +118,24 @@ def process_document(
     found_here = (boilerplate or {}).get(source)
     marks = boilerplate_chars(text, sentences, source, found_here) if found_here else [0] * len(sentences)
     deadline()
-    found = extractor.extract(tokens)
-    deadline()
+    return Document(
+        doc_id=doc_id_for(content_hash(data)),
+        path=rel_path,
+        source=source,
+        published_date=published,
+        title=title_of(text),
+        text=text,
+        encoding=decoded.encoding,
+        repairs=decoded.repairs,
+        sentences=sentences,
+        tokens=tokens,
+        boilerplate=marks,
+    )
+
+
+def with_entities(document: Document, found: Sequence[Mention]) -> Document:
+    """The document, its entities the mentions found in its tokens outside its source's boilerplate."""
+    text, tokens, sentences, marks = document.text, document.tokens, document.sentences, document.boilerplate
     entities = []
     for mention in found:
         first, last = tokens[mention.token_start], tokens[mention.token_end - 1]
@@ -123,17 +153,5 @@ def process_document(
                 sentence_idx=first.sentence_idx,
             )
         )
-    return Document(
-        doc_id=doc_id_for(content_hash(data)),
-        path=rel_path,
-        source=source,
-        published_date=published,
-        title=title_of(text),
-        text=text,
-        encoding=decoded.encoding,
-        repairs=decoded.repairs,
-        sentences=sentences,
-        tokens=tokens,
-        entities=entities,
-        boilerplate=marks,
-    )
+    document.entities = entities
+    return document

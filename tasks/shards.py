@@ -16,8 +16,8 @@ import pyarrow as pa
 
 from schemas import DOCUMENT_TABLES, TABLES
 from tasks.boilerplate import Boilerplate
-from tasks.documents import Document, content_hash, doc_id_for, process_document
-from tasks.entities import EntityExtractor, NerConfig, load_extractor
+from tasks.documents import Document, content_hash, doc_id_for, process_document, read_document, with_entities
+from tasks.entities import EntityExtractor, Mention, NerConfig, decodes_together, extract_many, load_extractor
 from tasks.faults import failpoint
 from tasks.inventory import Outcome, fs_path
 from tasks.quarantine import CHANGED_DURING_RUN, PROCESSING_ERROR, TOO_SLOW, UNREADABLE, QuarantineError
@@ -179,6 +179,75 @@ def time_limit(seconds: float) -> Iterator[Callable[[], None]]:
         signal.signal(signal.SIGALRM, previous)
 
 
+FOUND_TOGETHER = 16  # documents whose entities a backend that decodes documents together (the CRF) finds at once
+
+
+def _process_files(
+    files: Sequence[tuple[str, str]], extractor: EntityExtractor, spec: ShardSpec
+) -> list[tuple[Outcome, Document | None]]:
+    """Each (path, planned hash)'s outcome, and its document when processed, in order.
+
+    One file is processed whole under the time limit. Several (for a backend that decodes documents
+    together) are read each under its own, their entities found together under one, and, if that
+    fails or runs past it, each document's alone under its own, so that only the one at fault is
+    quarantined.
+    """
+    if len(files) == 1:
+        return [_document(spec, *files[0], extractor)]
+    read = [_document(spec, path, planned, None) for path, planned in files]
+    found: list[list[Mention]] | None = None
+    documents = [doc for _, doc in read if doc is not None]
+    with contextlib.suppress(Exception), time_limit(spec.max_doc_seconds):
+        found = extract_many(extractor, [doc.tokens for doc in documents])
+    if found is not None:
+        mentions = iter(found)
+        return [(outcome, doc if doc is None else with_entities(doc, next(mentions))) for outcome, doc in read]
+    return [(outcome, doc) if doc is None else _found_alone(outcome, doc, extractor, spec) for outcome, doc in read]
+
+
+def _document(
+    spec: ShardSpec, path: str, planned: str, extractor: EntityExtractor | None
+) -> tuple[Outcome, Document | None]:
+    """A file read, checked against its planned hash and made a document under the time limit, whole with the
+    extractor's entities, or without them when there is none; or its quarantine: a bad file is never fatal
+    to the shard."""
+    digest = None
+    try:
+        data = (Path(spec.raw_dir) / fs_path(path)).read_bytes()
+        digest = content_hash(data)
+        if digest != planned:  # rewritten since it was hashed: its document would not be the planned one
+            raise QuarantineError(CHANGED_DURING_RUN, "the file changed during the run; the next run reads it")
+        with time_limit(spec.max_doc_seconds) as deadline:
+            if extractor is None:
+                doc = read_document(path, data, deadline, spec.layout, spec.boilerplate)
+            else:
+                doc = process_document(path, data, extractor, deadline, spec.layout, spec.boilerplate)
+    except Exception as exc:  # a bug on one input must not cost the other documents
+        return _quarantined(path, digest, exc), None
+    return Outcome(path, digest, doc_id_for(digest), "processed"), doc
+
+
+def _found_alone(
+    outcome: Outcome, doc: Document, extractor: EntityExtractor, spec: ShardSpec
+) -> tuple[Outcome, Document | None]:
+    """A read document's entities found alone, under the time limit; or its file's quarantine."""
+    try:
+        with time_limit(spec.max_doc_seconds) as deadline:
+            found = extractor.extract(doc.tokens)
+            deadline()
+    except Exception as exc:
+        return _quarantined(outcome.path, outcome.content_hash, exc), None
+    return outcome, with_entities(doc, found)
+
+
+def _quarantined(path: str, digest: str | None, exc: Exception) -> Outcome:
+    if isinstance(exc, QuarantineError):
+        return Outcome(path, digest, None, "quarantined", exc.reason, exc.detail)
+    if isinstance(exc, OSError):
+        return Outcome(path, digest, None, "quarantined", UNREADABLE, str(exc))
+    return Outcome(path, digest, None, "quarantined", PROCESSING_ERROR, f"{type(exc).__name__}: {exc}")
+
+
 def process_shard(spec: ShardSpec) -> ShardResult:
     """Read, process and write one shard; a bad file is quarantined, never fatal to the shard."""
     with _cyclic_gc_paused():
@@ -190,27 +259,13 @@ def _process_shard(spec: ShardSpec) -> ShardResult:
     extractor = load_extractor(spec.ner)
     result = ShardResult(spec.part)
     docs: list[Document] = []
-    for rel_path, planned in zip(spec.paths, spec.hashes, strict=True):
-        digest = None
-        try:
-            data = (Path(spec.raw_dir) / fs_path(rel_path)).read_bytes()
-            digest = content_hash(data)
-            if digest != planned:  # rewritten since it was hashed: its document would not be the planned one
-                raise QuarantineError(CHANGED_DURING_RUN, "the file changed during the run; the next run reads it")
-            with time_limit(spec.max_doc_seconds) as deadline:
-                doc = process_document(rel_path, data, extractor, deadline, spec.layout, spec.boilerplate)
-        except QuarantineError as exc:
-            result.outcomes.append(Outcome(rel_path, digest, None, "quarantined", exc.reason, exc.detail))
-            continue
-        except OSError as exc:
-            result.outcomes.append(Outcome(rel_path, digest, None, "quarantined", UNREADABLE, str(exc)))
-            continue
-        except Exception as exc:  # a bug on one input must not cost the other documents
-            detail = f"{type(exc).__name__}: {exc}"
-            result.outcomes.append(Outcome(rel_path, digest, None, "quarantined", PROCESSING_ERROR, detail))
-            continue
-        docs.append(doc)
-        result.outcomes.append(Outcome(rel_path, digest, doc_id_for(digest), "processed"))
+    files = list(zip(spec.paths, spec.hashes, strict=True))
+    size = FOUND_TOGETHER if decodes_together(extractor) else 1
+    for start in range(0, len(files), size):
+        for outcome, doc in _process_files(files[start : start + size], extractor, spec):
+            result.outcomes.append(outcome)
+            if doc is not None:
+                docs.append(doc)
     failpoint("shard.before_write")
     if docs:
         tables = shard_tables(docs, extractor, spec.run_id, spec.fingerprint, datetime.now(UTC))

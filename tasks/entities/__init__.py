@@ -31,6 +31,18 @@ class EntityExtractor(Protocol):
         ...
 
 
+def decodes_together(extractor: EntityExtractor) -> bool:
+    """Whether the extractor is faster given several documents at once (extract_many): the CRF decodes
+    their sentences in one pass; the wrappers over a backend say what the backend does."""
+    return bool(getattr(extractor, "decodes_together", False))
+
+
+def extract_many(extractor: EntityExtractor, documents: Sequence[Sequence[Token]]) -> list[list[Mention]]:
+    """extract() of each document, in order: the same mentions, found together where the extractor can."""
+    many = getattr(extractor, "extract_many", None)
+    return many(documents) if many is not None else [extractor.extract(tokens) for tokens in documents]
+
+
 class NerConfigError(ValueError):
     """A backend that cannot be used as asked (unknown, or its model is missing)."""
 

@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 
-from tasks.entities import EntityExtractor, Mention
+from tasks.entities import EntityExtractor, Mention, decodes_together, extract_many
 from tasks.entities.keys import positions_read_as, proclitic_readings
 from tasks.segment import Token
 
@@ -50,6 +50,17 @@ class DocumentConsistency:
 
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
         return consistent_keys(tokens, self.inner.extract(tokens), self.given_names, self.stopwords)
+
+    @property
+    def decodes_together(self) -> bool:
+        return decodes_together(self.inner)
+
+    def extract_many(self, documents: Sequence[Sequence[Token]]) -> list[list[Mention]]:
+        found = extract_many(self.inner, documents)
+        return [
+            consistent_keys(tokens, mentions, self.given_names, self.stopwords)
+            for tokens, mentions in zip(documents, found, strict=True)
+        ]
 
 
 def consistent_keys(
@@ -110,6 +121,14 @@ class FoundAgain:
 
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
         return found_again(tokens, self.inner.extract(tokens))
+
+    @property
+    def decodes_together(self) -> bool:
+        return decodes_together(self.inner)
+
+    def extract_many(self, documents: Sequence[Sequence[Token]]) -> list[list[Mention]]:
+        found = extract_many(self.inner, documents)
+        return [found_again(tokens, mentions) for tokens, mentions in zip(documents, found, strict=True)]
 
 
 Name = tuple[str, ...]  # a mention's words, as match keys

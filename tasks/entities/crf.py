@@ -450,6 +450,19 @@ class CRFExtractor:
         bounds, sentences, found = self.document_sentences(tokens)
         return self.mentions(tokens, bounds, self.chain.viterbi(self.document_scores(sentences, found)))
 
+    decodes_together = True
+
+    def extract_many(self, documents: Sequence[Sequence[Token]]) -> list[list[Mention]]:
+        """extract() of each document, their sentences decoded in one Viterbi pass: a pass costs a few array
+        operations per token of its longest sentence, whatever the number of sentences side by side."""
+        read = [self.document_sentences(tokens) for tokens in documents]
+        scores = [self.document_scores(sentences, found) for _, sentences, found in read]
+        labelled = iter(self.chain.viterbi([s for document in scores for s in document]))
+        return [
+            self.mentions(tokens, bounds, list(itertools.islice(labelled, len(bounds))))
+            for tokens, (bounds, _, _) in zip(documents, read, strict=True)
+        ]
+
     def mentions(
         self, tokens: Sequence[Token], bounds: Sequence[tuple[int, int]], labelled: Sequence[Sequence[str]]
     ) -> list[Mention]:

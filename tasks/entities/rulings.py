@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tasks.entities import EntityExtractor, Mention
+from tasks.entities import EntityExtractor, Mention, decodes_together, extract_many
 from tasks.entities.keys import canonical_key
 from tasks.segment import Token
 
@@ -52,6 +52,14 @@ class Ruled:
 
     def extract(self, tokens: Sequence[Token]) -> list[Mention]:
         return overruled(tokens, self.inner.extract(tokens), self.gazetteer)
+
+    @property
+    def decodes_together(self) -> bool:
+        return decodes_together(self.inner)
+
+    def extract_many(self, documents: Sequence[Sequence[Token]]) -> list[list[Mention]]:
+        found = extract_many(self.inner, documents)
+        return [overruled(tokens, mentions, self.gazetteer) for tokens, mentions in zip(documents, found, strict=True)]
 
 
 def overruled(tokens: Sequence[Token], mentions: Sequence[Mention], gazetteer: GazetteerExtractor) -> list[Mention]:

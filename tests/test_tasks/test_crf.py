@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fixtures.conll_sample import UNLABELLED, sentences, write_conll
 
-from tasks.entities import NerConfig, NerConfigError, load_extractor, resolve
+from tasks.entities import NerConfig, NerConfigError, extract_many, load_extractor, resolve
 from tasks.entities.bio import (
     ConllFormatError,
     labels_from_mentions,
@@ -351,5 +351,97 @@ def test_the_rulings_over_the_crf_reuse_the_gazetteer_pass_its_features_made(mod
     monkeypatch.setattr(GazetteerExtractor, "_tagged", lambda self, tokens: passes.append(1) or tagged(self, tokens))
     extractor = load_extractor(NerConfig(backend="crf", model=str(model)))
     for tokens in documents:
-        extractor.extract(tokens)
+        extractor.extract(list(tokens))  # new lists: the documents above are among those the gazetteer keeps
     assert len(passes) == len(documents)
+    passes.clear()
+    extract_many(extractor, [list(tokens) for tokens in documents])  # found together: still one pass each
+    assert len(passes) == len(documents)
+
+
+def test_documents_found_together_get_the_mentions_each_gets_alone(model, monkeypatch):
+    """extract_many decodes the sentences of several documents in one Viterbi pass, in groups of like
+    lengths past VITERBI_GROUP sentences; every document's mentions are those extract() gives it alone."""
+    from tasks.entities import chain
+
+    extractor = load_extractor(NerConfig(backend="crf", model=str(model)))
+    documents = [[t for sentence in document for t in sentence] for document in _sample_documents()]
+    documents.insert(2, [])
+    alone = [extractor.extract(tokens) for tokens in documents]
+    assert sum(map(len, alone)) > 100
+    for group in (chain.VITERBI_GROUP, 7):  # 7: groups of a few sentences, sorted by length across documents
+        monkeypatch.setattr(chain, "VITERBI_GROUP", group)
+        assert extract_many(extractor, documents) == alone
+
+
+MARKER = "وسمكذا"  # a word of no article: the document that holds it is made to fail
+
+
+def _shard_of_sample_articles(tmp_path, model, max_doc_seconds=300.0):
+    """A CRF shard of the sample corpus, and an article holding MARKER among them."""
+    from fixtures.make_sample_corpus import write_corpus
+
+    from tasks.documents import content_hash
+    from tasks.shards import ShardSpec
+
+    raw = tmp_path / "raw"
+    write_corpus(raw)
+    (raw / "marked.txt").write_text(f"زار محمد بن سلمان الرياض {MARKER} أمس.\nوقال إن الزيارة ناجحة.\n")
+    paths = sorted(p.relative_to(raw).as_posix() for p in raw.rglob("*") if p.is_file())
+    hashes = tuple(content_hash((raw / p).read_bytes()) for p in paths)
+    config = resolve(NerConfig(backend="crf", model=str(model)))
+    return ShardSpec(
+        "r-00000", str(raw), str(tmp_path / "out"), tuple(paths), hashes, "r", "f", config, max_doc_seconds
+    )
+
+
+def _outcomes_and_entities(result, out):
+    """A shard's outcomes, and its entity rows without the columns of the run (processed_at)."""
+    import pyarrow.parquet as pq
+    from pipeline import RUN_COLUMNS
+
+    table = pq.read_table(out / result.parts["entities"].path)
+    rows = table.drop_columns([c for c in RUN_COLUMNS if c in table.column_names]).to_pylist()
+    return [(o.path, o.status, o.reason) for o in result.outcomes], rows
+
+
+def test_a_crf_shard_finds_entities_documents_at_a_time_as_one_at_a_time(tmp_path, model, monkeypatch):
+    """With a backend that decodes documents together, a shard reads FOUND_TOGETHER documents, then finds
+    their entities at once; its outcomes and rows are those of one document at a time, in the same order."""
+    from tasks import shards
+
+    spec = _shard_of_sample_articles(tmp_path, model)
+    together = _outcomes_and_entities(shards.process_shard(spec), tmp_path / "out")
+    monkeypatch.setattr(shards, "FOUND_TOGETHER", 1)
+    one_by_one = _outcomes_and_entities(shards.process_shard(spec), tmp_path / "out")
+    assert together == one_by_one
+    statuses = [status for _, status, _ in together[0]]
+    assert statuses.count("processed") > 5 and "quarantined" in statuses and len(together[1]) > 20
+
+
+@pytest.mark.parametrize(("fault", "reason"), [("error", "processing_error"), ("slow", "too_slow")])
+def test_a_document_that_fails_among_others_found_together_is_the_only_one_quarantined(
+    tmp_path, model, monkeypatch, fault, reason
+):
+    """The documents found together are found again one by one when that fails or runs past the time limit:
+    only the document at fault is quarantined, and the others keep their entities."""
+    import time
+
+    from tasks import shards
+
+    spec = _shard_of_sample_articles(tmp_path, model, max_doc_seconds=1.0)
+    expected_outcomes, expected_rows = _outcomes_and_entities(shards.process_shard(spec), tmp_path / "out")
+    marked = next(o.doc_id for o in shards.process_shard(spec).outcomes if o.path == "marked.txt")
+    assert any(row["doc_id"] == marked for row in expected_rows)
+    read = CRFExtractor.document_sentences
+
+    def failing(self, tokens):
+        if any(t.surface == MARKER for t in tokens):
+            if fault == "slow":
+                time.sleep(5)  # stopped at 1 s by the time limit
+            raise ValueError("a bug on this document")
+        return read(self, tokens)
+
+    monkeypatch.setattr(CRFExtractor, "document_sentences", failing)
+    outcomes, rows = _outcomes_and_entities(shards.process_shard(spec), tmp_path / "out")
+    assert outcomes == [(p, "quarantined", reason) if p == "marked.txt" else (p, s, r) for p, s, r in expected_outcomes]
+    assert rows == [row for row in expected_rows if row["doc_id"] != marked]
