@@ -20,17 +20,33 @@ _NO_FLOW = frozenset({"--help", "--dry-run"})
 
 def runs_a_flow(args: Sequence[str]) -> bool:
     """Whether the command line's arguments (the program's name left out) name a command that runs a flow."""
-    rest = list(args)
-    while rest and rest[0] in _GLOBAL_FLAGS:
-        rest.pop(0)
+    rest = args[len(_global_flags(args)) :]
     return bool(rest) and rest[0] in FLOW_COMMANDS and not _NO_FLOW.intersection(rest)
 
 
-def main() -> None:
-    if runs_a_flow(sys.argv[1:]):
-        from flows.prefect_api import start_temporary_server_early
+def start_for(args: Sequence[str]) -> None:
+    """Start the temporary server if these arguments run a flow, with --verbose's logging if they ask for it."""
+    if not runs_a_flow(args):
+        return
+    from flows.prefect_api import start_temporary_server_early, stream_prefect_logs
 
-        start_temporary_server_early()
+    if {"-v", "--verbose"}.intersection(_global_flags(args)):
+        stream_prefect_logs()
+    start_temporary_server_early()
+
+
+def _global_flags(args: Sequence[str]) -> list[str]:
+    """The callback's options before the command."""
+    flags = []
+    for arg in args:
+        if arg not in _GLOBAL_FLAGS:
+            break
+        flags.append(arg)
+    return flags
+
+
+def main() -> None:
+    start_for(sys.argv[1:])
     from flows.cli import app
 
     app()

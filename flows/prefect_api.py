@@ -46,6 +46,12 @@ def quiet_prefect_environment() -> None:
         os.environ.setdefault(key, value)
 
 
+def stream_prefect_logs() -> None:
+    """Prefect's run logs to the console too (--verbose); set before Prefect is imported, which reads its
+    logging settings then (and before the temporary server starts, whose log then has them too)."""
+    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "INFO"
+
+
 def configured_api_url() -> str | None:
     from prefect.settings import get_current_settings
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import atexit
 import gc
 import importlib
-import os
 from typing import Annotated
 
 import typer
@@ -47,12 +46,12 @@ def main(
         bool, flag("--quiet", "-q", text="Print only errors (and the rows a command was asked for)")
     ] = False,
 ) -> None:
-    from flows.prefect_api import quiet_prefect_environment
+    from flows.prefect_api import quiet_prefect_environment, stream_prefect_logs
 
     if verbose and quiet:
         raise fail("choose --verbose or --quiet, not both")
-    if verbose:  # before Prefect is imported: it reads its logging settings then
-        os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "INFO"
+    if verbose:
+        stream_prefect_logs()
     Chatter.quiet = quiet
     quiet_prefect_environment()
 

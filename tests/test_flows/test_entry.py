@@ -66,3 +66,16 @@ def test_a_server_started_early_that_no_command_took_is_stopped_before_khabar_ex
     assert time.monotonic() - started < 20
     assert int(done.stdout) > 0
     assert not processes_with(str(home)), "the unclaimed server outlived khabar"
+
+
+@pytest.mark.parametrize(("args", "streams"), [(["-v", "run"], True), (["run"], False)])
+def test_the_server_started_early_logs_as_verbose_asks(tmp_path, args, streams):
+    """--verbose sets Prefect's console logging before Prefect is read; the server started before the command
+    line loads inherits it, as it did when the command line started it."""
+    code = f"""
+import flows.entry, flows.prefect_api as api
+flows.entry.start_for({args!r})
+environ = open(f"/proc/{{api._started_early.process.pid}}/environ", "rb").read().split(b"\\0")
+print(b"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL=INFO" in environ)
+"""
+    assert _python(code, tmp_path / "home").stdout.strip() == str(streams)
