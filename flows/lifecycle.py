@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,18 +197,30 @@ def _as_run_failures(out_dir: str | Path) -> Iterator[None]:
         raise RunFailedError(write_failure(out_dir, exc)) from None
 
 
-def nightly_run(retries: int = 2, retry_delay_s: float = 5.0, **plan: Any) -> tuple[RunSummary, list[str]]:
+def nightly_run(
+    retries: int = 2,
+    retry_delay_s: float = 5.0,
+    on_shards_done: Callable[[list[str]], None] = lambda _: None,
+    **plan: Any,
+) -> tuple[RunSummary, list[str]]:
     """Process new and changed files under raw_dir into the tables under out_dir: the run planned ahead
     for these folders (plan_ahead), else one planned now with `plan` (planned_run's parameters).
 
-    Returns the summary and the entity parts the run wrote; RunFailedError when it could not run.
+    Returns the summary and the entity parts the run wrote, which on_shards_done gets as soon as the last
+    shard is committed, before the files table and the run record; RunFailedError when it could not run.
     """
     raw_dir, out_dir = plan["raw_dir"], plan["out_dir"]
     with _as_run_failures(out_dir), _take_ahead(raw_dir, out_dir) or planned_run(**plan) as planned:
-        return _complete(planned, plan.get("kind", "nightly"), retries, retry_delay_s)
+        return _complete(planned, plan.get("kind", "nightly"), retries, retry_delay_s, on_shards_done)
 
 
-def _complete(planned: PlannedRun, kind: str, retries: int, retry_delay_s: float) -> tuple[RunSummary, list[str]]:
+def _complete(
+    planned: PlannedRun,
+    kind: str,
+    retries: int,
+    retry_delay_s: float,
+    on_shards_done: Callable[[list[str]], None] = lambda _: None,
+) -> tuple[RunSummary, list[str]]:
     """Run the planned shards, committing them as they finish, then the files table and the run record."""
     run, writer, out_dir, plan, specs = planned.run, planned.writer, planned.out_dir, planned.plan, planned.specs
     committer = ShardCommitter(writer)
@@ -226,6 +238,8 @@ def _complete(planned: PlannedRun, kind: str, retries: int, retry_delay_s: float
         writer.finish()
         raise
     committer.flush()
+    entity_parts = [r.parts["entities"].path for r in results if "entities" in r.parts]
+    on_shards_done(entity_parts)
 
     failpoint("run.before_record")
     files = next_files_table(planned.state.files, planned.scanned, plan, outcomes, run.run_id)
@@ -260,7 +274,7 @@ def _complete(planned: PlannedRun, kind: str, retries: int, retry_delay_s: float
     )
     compact_open(writer, at_least=COMPACT_WHEN_SMALL_FILES)  # a table of many small files: merge them
     writer.finish()
-    return summary, [r.parts["entities"].path for r in results if "entities" in r.parts]
+    return summary, entity_parts
 
 
 def idle_run(settings: Settings, kind: str = "manual") -> RunSummary:

@@ -8,7 +8,7 @@ from prefect import flow
 from prefect.states import Cancelled, Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows.artifacts import publish_artifacts
+from flows.artifacts import TopEntitiesReader, publish_artifacts
 from flows.interrupt import RunInterrupted
 from flows.lifecycle import RunFailedError, nightly_run
 from flows.settings import Settings, flow_parameters
@@ -38,28 +38,30 @@ def nightly(
 ) -> RunSummary | State:
     """Process new and changed files under raw_dir into the tables under out_dir; shards run on the
     executor (flows.executors: khabar's worker processes, or a Dask cluster)."""
-    try:
-        summary, entity_parts = nightly_run(
-            retries,
-            retry_delay_s,
-            raw_dir=raw_dir,
-            out_dir=out_dir,
-            shard_size=shard_size,
-            max_file_bytes=max_file_bytes,
-            ner=ner,
-            kind=kind,
-            workers=workers,
-            lock_wait_s=lock_wait_s,
-            max_doc_seconds=max_doc_seconds,
-            layout=layout,
-            executor=executor,
-            dask_address=dask_address,
-        )
-    except RunFailedError as exc:
-        return Failed(message=str(exc))
-    except RunInterrupted as exc:
-        return Cancelled(message=str(exc))
-    publish_artifacts(summary, out_dir, entity_parts)
+    with TopEntitiesReader(out_dir) as top:
+        try:
+            summary, entity_parts = nightly_run(
+                retries,
+                retry_delay_s,
+                top.start,  # the artifact's top entities, read while the run records itself
+                raw_dir=raw_dir,
+                out_dir=out_dir,
+                shard_size=shard_size,
+                max_file_bytes=max_file_bytes,
+                ner=ner,
+                kind=kind,
+                workers=workers,
+                lock_wait_s=lock_wait_s,
+                max_doc_seconds=max_doc_seconds,
+                layout=layout,
+                executor=executor,
+                dask_address=dask_address,
+            )
+        except RunFailedError as exc:
+            return Failed(message=str(exc))
+        except RunInterrupted as exc:
+            return Cancelled(message=str(exc))
+        publish_artifacts(summary, out_dir, entity_parts, top)
     if summary.docs_failed:
         return Failed(
             message=f"{summary.docs_failed} documents in failed shards; the next run retries them", data=summary

@@ -207,6 +207,35 @@ def test_the_run_leaves_a_markdown_summary_artifact(sample_run):
     assert rows == sorted(rows, key=lambda r: -r["mentions"])
 
 
+def test_the_artifacts_top_entities_are_read_while_the_run_records_itself(tmp_path, monkeypatch):
+    """The flow starts reading its artifact's top entities once the last shard is committed, before the files
+    table and the run record are written (on a thread, beside them); the table it gets is the one read after."""
+    from fixtures.make_sample_corpus import write_corpus
+
+    from flows.artifacts import TopEntitiesReader
+    from reports.query import top_entities
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    write_corpus(raw)
+    handed: list[tuple[list[str], int, bool]] = []
+    start, result = TopEntitiesReader.start, TopEntitiesReader.result
+    got = []
+
+    def start_spy(self, parts):
+        handed.append(
+            (list(parts), len(list((out / "runs").glob("*.parquet"))), all((out / p).is_file() for p in parts))
+        )
+        start(self, parts)
+
+    monkeypatch.setattr(TopEntitiesReader, "start", start_spy)
+    monkeypatch.setattr(TopEntitiesReader, "result", lambda self, parts: got.append(result(self, parts)) or got[-1])
+    summary = run_pipeline(raw, out, workers=2, shard_size=5)
+    ((parts, records_then, parts_there),) = handed
+    assert (records_then, parts_there, len(parts)) == (0, True, summary.n_shards)
+    assert len(list((out / "runs").glob("*.parquet"))) == 1
+    assert got == [top_entities(out, parts)] and len(got[0]) == 10
+
+
 def test_shards_are_committed_first_at_once_then_in_steps_of_several(monkeypatch):
     """A step costs five Delta commits: after the first shard, shards finishing close together share one."""
     from flows.lifecycle import ShardCommitter
