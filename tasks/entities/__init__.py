@@ -43,6 +43,28 @@ def extract_many(extractor: EntityExtractor, documents: Sequence[Sequence[Token]
     return many(documents) if many is not None else [extractor.extract(tokens) for tokens in documents]
 
 
+class ExtractorLayer:
+    """An extractor that applies its rules to the mentions another one (`inner`) finds, one document at a
+    time (over); given several documents, it passes them to the inner one together (extract_many)."""
+
+    inner: EntityExtractor
+
+    def over(self, tokens: Sequence[Token], mentions: list[Mention]) -> list[Mention]:
+        """The inner extractor's mentions of a document's tokens, with this layer's rules applied."""
+        raise NotImplementedError
+
+    def extract(self, tokens: Sequence[Token]) -> list[Mention]:
+        return self.over(tokens, self.inner.extract(tokens))
+
+    def extract_many(self, documents: Sequence[Sequence[Token]]) -> list[list[Mention]]:
+        found = extract_many(self.inner, documents)
+        return [self.over(tokens, mentions) for tokens, mentions in zip(documents, found, strict=True)]
+
+    @property
+    def decodes_together(self) -> bool:
+        return decodes_together(self.inner)
+
+
 class NerConfigError(ValueError):
     """A backend that cannot be used as asked (unknown, or its model is missing)."""
 

@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 
-from tasks.entities import EntityExtractor, Mention, decodes_together, extract_many
+from tasks.entities import EntityExtractor, ExtractorLayer, Mention
 from tasks.entities.keys import positions_read_as, proclitic_readings
 from tasks.segment import Token
 
@@ -37,7 +37,7 @@ _LINEAGE = frozenset({"بن", "ابن", "بنت", "ال", "ابو", "ابي", "�
 _MIN_LENGTH = 3
 
 
-class DocumentConsistency:
+class DocumentConsistency(ExtractorLayer):
     """An extractor whose mentions' keys are made consistent within each document (see the module)."""
 
     def __init__(self, inner: EntityExtractor, given_names: frozenset[str], stopwords: frozenset[str]) -> None:
@@ -48,19 +48,8 @@ class DocumentConsistency:
         self.version = f"{inner.version}+doc{VERSION}"
         self.model_hash = inner.model_hash
 
-    def extract(self, tokens: Sequence[Token]) -> list[Mention]:
-        return consistent_keys(tokens, self.inner.extract(tokens), self.given_names, self.stopwords)
-
-    @property
-    def decodes_together(self) -> bool:
-        return decodes_together(self.inner)
-
-    def extract_many(self, documents: Sequence[Sequence[Token]]) -> list[list[Mention]]:
-        found = extract_many(self.inner, documents)
-        return [
-            consistent_keys(tokens, mentions, self.given_names, self.stopwords)
-            for tokens, mentions in zip(documents, found, strict=True)
-        ]
+    def over(self, tokens: Sequence[Token], mentions: list[Mention]) -> list[Mention]:
+        return consistent_keys(tokens, mentions, self.given_names, self.stopwords)
 
 
 def consistent_keys(
@@ -110,7 +99,7 @@ def consistent_keys(
     return result
 
 
-class FoundAgain:
+class FoundAgain(ExtractorLayer):
     """An extractor whose names are found again where they recur untagged in the document (see the module)."""
 
     def __init__(self, inner: EntityExtractor) -> None:
@@ -119,16 +108,8 @@ class FoundAgain:
         self.version = f"{inner.version}+again{AGAIN_VERSION}"
         self.model_hash = inner.model_hash
 
-    def extract(self, tokens: Sequence[Token]) -> list[Mention]:
-        return found_again(tokens, self.inner.extract(tokens))
-
-    @property
-    def decodes_together(self) -> bool:
-        return decodes_together(self.inner)
-
-    def extract_many(self, documents: Sequence[Sequence[Token]]) -> list[list[Mention]]:
-        found = extract_many(self.inner, documents)
-        return [found_again(tokens, mentions) for tokens, mentions in zip(documents, found, strict=True)]
+    def over(self, tokens: Sequence[Token], mentions: list[Mention]) -> list[Mention]:
+        return found_again(tokens, mentions)
 
 
 Name = tuple[str, ...]  # a mention's words, as match keys

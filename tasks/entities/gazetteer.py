@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from tasks.charsets import ALEF_FORMS, AR_DIACRITICS
-from tasks.entities import EntityExtractor, Mention, decodes_together, extract_many
+from tasks.entities import EntityExtractor, ExtractorLayer, Mention
 from tasks.entities.keys import canonical_key, match_key, phrase_key, proclitic_readings
 from tasks.entities.rulings import Rulings, replaced_by
 from tasks.segment import Token, sentence_ranges
@@ -138,9 +138,9 @@ class GazetteerExtractor:
         self.model_hash = model_hash
         self.version = f"{VERSION}+{model_hash[:12]}"
         self._words: dict[str, tuple[str, bool]] = {}  # surface -> (strict key, may open)
-        # The last document's sentence taggers (tokens, taggers): a learned backend's features and the rulings
-        # over its mentions both read the same document, one after the other (sentence_mentions, rulings).
-        # the last documents tagged, by id of their tokens object (kept with it, so that its id is not reused)
+        # The last documents' sentence taggers (tokens, taggers), by id of the tokens object (kept with it, so
+        # that its id is not reused): a learned backend's features and the rulings over its mentions both read
+        # the same document, one after the other (sentence_mentions, rulings).
         self._last_documents: dict[int, tuple[Sequence[Token], list[_SentenceTagger]]] = {}
 
     def _word(self, surface: str, key: str) -> tuple[str, bool]:
@@ -693,7 +693,7 @@ def lists_digest(extra_files: Iterable[str] = (), *, packaged: bool = True) -> s
     return digest.hexdigest()
 
 
-class WatchList:
+class WatchList(ExtractorLayer):
     """User lists over another backend: their matches replace the backend's overlapping mentions."""
 
     def __init__(self, inner: EntityExtractor, files: Iterable[str]) -> None:
@@ -708,16 +708,8 @@ class WatchList:
         self.version = f"{inner.version}+watch-{user_digest[:8]}"
         self.model_hash = hashlib.sha256(f"{inner.model_hash}:{user_digest}".encode()).hexdigest()
 
-    def extract(self, tokens: Sequence[Token]) -> list[Mention]:
-        return replaced_by(self.inner.extract(tokens), self._watched(tokens))
-
-    @property
-    def decodes_together(self) -> bool:
-        return decodes_together(self.inner)
-
-    def extract_many(self, documents: Sequence[Sequence[Token]]) -> list[list[Mention]]:
-        found = extract_many(self.inner, documents)
-        return [replaced_by(mentions, self._watched(tokens)) for tokens, mentions in zip(documents, found, strict=True)]
+    def over(self, tokens: Sequence[Token], mentions: list[Mention]) -> list[Mention]:
+        return replaced_by(mentions, self._watched(tokens))
 
     def _watched(self, tokens: Sequence[Token]) -> list[Mention]:
         keys = [t.key for t in tokens]

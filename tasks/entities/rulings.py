@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tasks.entities import EntityExtractor, Mention, decodes_together, extract_many
+from tasks.entities import EntityExtractor, ExtractorLayer, Mention
 from tasks.entities.keys import canonical_key
 from tasks.segment import Token
 
@@ -40,7 +40,7 @@ class Rulings:
     formulas: frozenset[int]  # token indexes of the name of God in a religious formula
 
 
-class Ruled:
+class Ruled(ExtractorLayer):
     """A backend whose mentions the gazetteer's rulings overrule (see the module)."""
 
     def __init__(self, inner: EntityExtractor, gazetteer: GazetteerExtractor) -> None:
@@ -50,16 +50,8 @@ class Ruled:
         self.version = f"{inner.version}+rulings{VERSION}"
         self.model_hash = inner.model_hash
 
-    def extract(self, tokens: Sequence[Token]) -> list[Mention]:
-        return overruled(tokens, self.inner.extract(tokens), self.gazetteer)
-
-    @property
-    def decodes_together(self) -> bool:
-        return decodes_together(self.inner)
-
-    def extract_many(self, documents: Sequence[Sequence[Token]]) -> list[list[Mention]]:
-        found = extract_many(self.inner, documents)
-        return [overruled(tokens, mentions, self.gazetteer) for tokens, mentions in zip(documents, found, strict=True)]
+    def over(self, tokens: Sequence[Token], mentions: list[Mention]) -> list[Mention]:
+        return overruled(tokens, mentions, self.gazetteer)
 
 
 def overruled(tokens: Sequence[Token], mentions: Sequence[Mention], gazetteer: GazetteerExtractor) -> list[Mention]:
