@@ -150,15 +150,14 @@ def dask_setup(worker: Any) -> None:
 
 @contextlib.contextmanager
 def shard_executor(
-    kind: str, dask_address: str | None, workers: int, specs: list[ShardSpec], ahead_of_flow: bool = False
+    kind: str, dask_address: str | None, workers: int, specs: list[ShardSpec]
 ) -> Iterator[ShardExecutor]:
-    """The executor of a run's shards, open for the block; every spec is queued to it up front (before the
-    flow run starts when ahead_of_flow: khabar's worker processes only, flows.lifecycle.plan_ahead)."""
+    """The executor of a run's shards, open for the block; every spec is queued to it up front."""
     if kind == "dask":
         with DaskShards(dask_address, workers) as dask:
             yield dask
         return
     from flows.workers import ShardWorkers
 
-    with ShardWorkers(workers, queued=specs, ahead_of_flow=ahead_of_flow) as pool:
+    with ShardWorkers(workers, queued=specs) as pool:
         yield pool

@@ -58,7 +58,7 @@ def reprocess(
             ready, missing = readable_sources(raw_dir, chosen, counter.add)
             hashes = {c.path: c.content_hash for c in ready}
             groups = split_into_shards(list(hashes), shard_size, run.workers)
-            specs = shard_specs(run, raw_dir, out_dir, groups, hashes, counter.detected())
+            specs = shard_specs(run, raw_dir, out_dir, enumerate(groups), hashes, counter.detected())
             try:
                 results, outcomes = run_shards(specs, run, retries=retries, retry_delay_s=retry_delay_s)
             except RunInterrupted:  # a reprocess commits once, at its end: nothing of it was committed

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import Any
 from flows import interrupt, progress
 from flows.executors import ShardExecutor, shard_executor
 from flows.summary import RunSummary, trigger_of_this_run
-from flows.workers import run_shard
+from flows.workers import ShardWorkers, run_shard
 from tasks.boilerplate import Boilerplate
 from tasks.entities import NerConfig, resolve
 from tasks.fingerprint import fingerprint_detail, fingerprint_of
@@ -112,12 +112,12 @@ def shard_specs(
     run: RunStart,
     raw_dir: str,
     out_dir: str,
-    groups: Sequence[Sequence[str]],
+    groups: Iterable[tuple[int, Sequence[str]]],
     hashes: Mapping[str, str],
     boilerplate: Boilerplate | None = None,
 ) -> list[ShardSpec]:
-    """One spec per group of paths, named <run_id>-<index>, with each path's planned content hash and the
-    run's boilerplate; the folders absolute, as a worker on another host (flows.executors) mounts them."""
+    """One spec per numbered group of paths, named <run_id>-<number>, with each path's planned content hash and
+    the run's boilerplate; the folders absolute, as a worker on another host (flows.executors) mounts them."""
     raw_dir, out_dir = str(Path(raw_dir).absolute()), str(Path(out_dir).absolute())
     return [
         ShardSpec(
@@ -133,16 +133,19 @@ def shard_specs(
             layout=run.layout,
             boilerplate=boilerplate or {},
         )
-        for i, group in enumerate(groups)
+        for i, group in groups
     ]
 
 
-def open_executor(
-    run: RunStart, specs: list[ShardSpec], ahead_of_flow: bool = False
-) -> contextlib.AbstractContextManager[ShardExecutor]:
-    """The run's executor for these shards, every one queued to it as it opens (ahead of the flow run: see
-    flows.executors.shard_executor)."""
-    return shard_executor(run.executor, run.dask_address, min(run.workers, len(specs)), specs, ahead_of_flow)
+def open_executor(run: RunStart, specs: list[ShardSpec]) -> contextlib.AbstractContextManager[ShardExecutor]:
+    """The run's executor for these shards, every one queued to it as it opens (flows.executors.shard_executor)."""
+    return shard_executor(run.executor, run.dask_address, min(run.workers, len(specs)), specs)
+
+
+def workers_ahead(run: RunStart, n_shards: int) -> ShardWorkers:
+    """khabar's worker processes for a run planned ahead of its flow run (flows.lifecycle.plan_ahead): its
+    shards are queued to them as they are planned, and run while Prefect starts; for at most n_shards."""
+    return ShardWorkers(min(run.workers, n_shards), ahead_of_flow=True)
 
 
 class FlowRunRequired(RuntimeError):

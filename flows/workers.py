@@ -106,9 +106,17 @@ class ShardWorkers:
     def __enter__(self) -> ShardWorkers:
         ShardWorkers._active = self
         if not self.in_process and self._queued:
-            executor = self._pool()
-            self._futures = {spec.part: (executor, executor.submit(process_shard, spec)) for spec in self._queued}
+            self.queue(self._queued)
         return self
+
+    def queue(self, specs: Sequence[ShardSpec]) -> None:
+        """Queue more shards to the workers, starting them if need be (a run planned ahead of its flow queues
+        each shard as soon as it is planned); with one worker in this process, each runs when its task does."""
+        if self.in_process:
+            return
+        executor = self._pool()
+        with self._lock:
+            self._futures.update((spec.part, (executor, executor.submit(process_shard, spec))) for spec in specs)
 
     def __exit__(self, *exc: object | TracebackType) -> None:
         ShardWorkers._active = None

@@ -21,7 +21,8 @@ from __future__ import annotations
 import hashlib
 import math
 from array import array
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 
 from tasks.layout import path_metadata
 from tasks.segment import Span, split_sentences
@@ -104,22 +105,46 @@ def _edge_sentences(data: bytes) -> list[tuple[str, list[Span]]]:
 
 
 class BoilerplateCounter:
-    """Counts, per source, the documents each candidate occurs in, as the planner reads the files."""
+    """Counts, per source, the documents each candidate occurs in, as the planner reads the files.
 
-    def __init__(self, layout: str | None = None) -> None:
+    Given the paths the run is to read (`expecting`, in the order it reads them) and told which it has
+    read (`read`), it knows when the rest can no longer change what it found (`settled`): every source has
+    its MAX_COUNTED documents counted, or no file of it is left to read. The planner then starts the
+    shards of the files read so far while it reads the others.
+    """
+
+    def __init__(self, layout: str | None = None, expecting: Iterable[str] = ()) -> None:
         self.layout = layout  # how a path gives its source (tasks.layout)
         self._seen: set[str] = set()
         self._sources: dict[str | None, int] = {}
         self._docs: list[int] = []  # documents per source number
         self._digests = array("Q")  # one per (document, distinct candidate); 8 bytes, not a dict entry
         self._source_of = array("I")
+        self._unread: Counter[str | None] = Counter(self._source(path) for path in expecting)
+        self._open = {source for source, n in self._unread.items() if n}  # sources the rest may still change
+
+    def _source(self, rel_path: str) -> str | None:
+        return path_metadata(rel_path, self.layout)[0]
+
+    def read(self, rel_paths: Iterable[str]) -> None:
+        """These expected files were read (counted with add, or not readable): a source none is left of, or
+        with its MAX_COUNTED documents counted, is settled."""
+        for path in rel_paths:
+            self._unread[self._source(path)] -= 1
+        full = {source for source, number in self._sources.items() if self._docs[number] >= MAX_COUNTED}
+        self._open = {source for source in self._open - full if self._unread[source] > 0}
+
+    @property
+    def settled(self) -> bool:
+        """Whether the files still to read can no longer change what detected() finds."""
+        return not self._open
 
     def add(self, rel_path: str, content_hash: str, data: bytes) -> None:
         """Count one file's candidates (once per content: a copy of a document is not a second document), up
         to MAX_COUNTED documents of its source."""
         if content_hash in self._seen:
             return
-        source = path_metadata(rel_path, self.layout)[0]
+        source = self._source(rel_path)
         number = self._sources.setdefault(source, len(self._sources))
         if number == len(self._docs):
             self._docs.append(0)

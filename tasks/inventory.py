@@ -5,14 +5,16 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from stat import S_ISLNK, S_ISREG
+from typing import TypeVar
 
 from tasks.documents import content_hash, doc_id_for
 from tasks.quarantine import CHANGED_DURING_RUN, NOT_A_FILE, OUTSIDE_RAW, TOO_LARGE, UNREADABLE, VANISHED
 
+T = TypeVar("T")
 OnRead = Callable[[str, str, bytes], None]  # (path, content hash, bytes) of a file read whole
 
 INPUT_SUFFIX = ".txt"
@@ -240,26 +242,44 @@ def plan_documents(
     known_docs maps doc_id -> path of the file that made it; quarantined_hashes maps the content
     hash of a quarantined file to its record, so the same bad content is not processed again.
     """
-    plan = Plan()
-    planned: dict[str, str] = {}
-    for fact in sorted(facts, key=lambda f: f.stat.path):
-        if fact.content_hash is None:
-            plan.rejected.append(fact)
+    planner = DocumentPlanner(known_docs, quarantined_hashes)
+    planner.add(sorted(facts, key=lambda f: f.stat.path))
+    return planner.plan
+
+
+class DocumentPlanner:
+    """plan_documents, a few files at a time: files given in path order, over several calls, are planned as
+    they would be all at once (the first file with a content makes its document, later ones are its
+    duplicates), so the files read so far can be processed while the planner reads the rest."""
+
+    def __init__(self, known_docs: dict[str, str], quarantined_hashes: dict[str, FileRecord]) -> None:
+        self.known_docs = known_docs
+        self.quarantined_hashes = quarantined_hashes
+        self.plan = Plan()
+        self._planned: dict[str, str] = {}  # doc_id -> path, this run's new documents
+
+    def add(self, facts: Iterable[FileFacts]) -> list[tuple[str, str]]:
+        """Plan these files (after every file planned before, by path); the (path, doc_id) of each new document."""
+        plan, new = self.plan, []
+        for fact in facts:
+            if fact.content_hash is None:
+                plan.rejected.append(fact)
+                plan.facts[fact.stat.path] = fact
+                continue
+            doc_id = doc_id_for(fact.content_hash)
+            owner = self.known_docs.get(doc_id) or self._planned.get(doc_id)
+            if owner is not None and owner != fact.stat.path:
+                plan.duplicates[fact.stat.path] = doc_id
+            elif owner is None and fact.content_hash in self.quarantined_hashes:
+                prev = self.quarantined_hashes[fact.content_hash]  # the same bad content again: the same outcome
+                fact = replace(fact, reason=prev.reason, detail=prev.detail)
+                plan.rejected.append(fact)
+            elif owner is None:
+                self._planned[doc_id] = fact.stat.path
+                new.append((fact.stat.path, doc_id))
             plan.facts[fact.stat.path] = fact
-            continue
-        doc_id = doc_id_for(fact.content_hash)
-        owner = known_docs.get(doc_id) or planned.get(doc_id)
-        if owner is not None and owner != fact.stat.path:
-            plan.duplicates[fact.stat.path] = doc_id
-        elif owner is None and fact.content_hash in quarantined_hashes:
-            prev = quarantined_hashes[fact.content_hash]  # the same bad content again: the same outcome
-            fact = replace(fact, reason=prev.reason, detail=prev.detail)
-            plan.rejected.append(fact)
-        elif owner is None:
-            planned[doc_id] = fact.stat.path
-            plan.to_process.append((fact.stat.path, doc_id))
-        plan.facts[fact.stat.path] = fact
-    return plan
+        plan.to_process.extend(new)
+        return new
 
 
 # Documents per shard, unless the user says otherwise. Each shard is a Prefect task: about 0.1 s of CPU
@@ -268,8 +288,8 @@ def plan_documents(
 SHARD_SIZE = 1000
 
 
-def split_into_shards(paths: list[str], shard_size: int, workers: int) -> list[list[str]]:
-    """Consecutive groups of at most shard_size paths, in whole rounds, the last two rounds smaller.
+def split_into_shards(paths: Sequence[T], shard_size: int, workers: int) -> list[list[T]]:
+    """Consecutive groups of at most shard_size paths (or files), in whole rounds, the last two rounds smaller.
 
     One group when everything fits in one shard. Otherwise the groups come in rounds of one per
     worker, their paths spread evenly, so no worker idles in a last round of fewer shards. Past two
@@ -287,9 +307,10 @@ def split_into_shards(paths: list[str], shard_size: int, workers: int) -> list[l
     if n_shards > 1:
         n_shards = min(-(-n_shards // workers) * workers, body)
     even, longer = divmod(body, n_shards)
-    groups, start = [], 0
+    groups: list[list[T]] = []
+    start = 0
     for size in [even + 1] * longer + [even] * (n_shards - longer) + tail:
-        groups.append(paths[start : start + size])
+        groups.append(list(paths[start : start + size]))
         start += size
     return groups
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import pytest
 from pipeline import parquet_digests, read_all, run_pipeline, state_of
@@ -276,7 +277,6 @@ def test_shards_are_committed_first_at_once_then_in_steps_of_several(monkeypatch
 
 def _wait_for_parts(out, specs, timeout_s=120.0):
     """Until every shard of the specs has written its documents part (shards run with no flow yet)."""
-    import time
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -306,6 +306,39 @@ def test_a_run_planned_ahead_runs_its_shards_while_prefect_starts_and_the_flow_t
     assert (summary.docs_new, summary.docs_failed, summary.n_shards, summary.files_quarantined) == (12, 0, 4, 1)
     assert read_all(out, "documents").num_rows == 12
     assert state_of(out).files.keys() == {p.relative_to(raw).as_posix() for p in raw.rglob("*") if p.is_file()}
+    assert run_pipeline(raw, out, workers=2).docs_new == 0
+
+
+def test_a_run_planned_ahead_starts_its_first_shards_before_it_has_read_every_file(tmp_path, monkeypatch):
+    """Reading and hashing every file to read took a core for 0.5 s at 20,000 files before any shard could
+    start; the plan now queues each shard once its files are read and the boilerplate is settled. The last
+    shard's files are read here only once the first shard's part is written (fails when shards start after
+    the plan: it waits out its timeout)."""
+    from fixtures.make_sample_corpus import write_corpus
+
+    from flows import lifecycle
+    from flows.nightly import run_nightly
+    from flows.settings import Settings
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    write_corpus(raw)
+    monkeypatch.setattr("tasks.boilerplate.MAX_COUNTED", 2)  # both sources' boilerplate settled by the first shard
+    read_facts, first_written = lifecycle.read_facts, []
+
+    def read_facts_after_the_first_shard(raw_dir, stats, *args):
+        if stats[-1].path == max(p.relative_to(raw).as_posix() for p in raw.rglob("*.txt")):
+            deadline = time.monotonic() + 20
+            while not list((out / "documents").glob("*.parquet")) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            first_written.append(bool(list((out / "documents").glob("*.parquet"))))
+        return read_facts(raw_dir, stats, *args)
+
+    monkeypatch.setattr(lifecycle, "read_facts", read_facts_after_the_first_shard)
+    settings = Settings(raw_dir=raw, out_dir=out, workers=2, shard_size=5, shard_retry_delay_s=0)
+    with lifecycle.plan_ahead(settings) as planned:
+        summary = run_nightly(settings)
+    assert first_written == [True]
+    assert summary.run_id == planned.run.run_id and (summary.docs_new, summary.docs_failed) == (12, 0)
     assert run_pipeline(raw, out, workers=2).docs_new == 0
 
 
@@ -343,6 +376,38 @@ def test_a_run_planned_ahead_that_no_flow_takes_leaves_nothing_behind(tmp_path):
         _wait_for_parts(out, planned.specs[:2])
         raise RuntimeError("no Prefect")
     assert not [p for p in out.rglob("*.parquet") if p.name.startswith(planned.run.run_id)]
+    summary = run_pipeline(raw, out, workers=2, shard_size=5)  # the lock was released
+    assert (summary.docs_new, summary.docs_failed) == (12, 0)
+
+
+def test_a_plan_that_fails_after_its_first_shards_started_stops_them_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    """A disk error while the last files are read, the first shards already running: they are stopped and
+    their parts deleted before the folder's lock is released (fails if the workers are left to run)."""
+    from fixtures.make_sample_corpus import write_corpus
+
+    from flows import lifecycle
+    from flows.settings import Settings
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    write_corpus(raw)
+    monkeypatch.setattr("tasks.boilerplate.MAX_COUNTED", 2)
+    read_facts, last = lifecycle.read_facts, max(p.relative_to(raw).as_posix() for p in raw.rglob("*.txt"))
+
+    def failing_once_a_shard_runs(raw_dir, stats, *args):
+        if stats[-1].path == last:
+            deadline = time.monotonic() + 20
+            while not list((out / "documents").glob("*.parquet")) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            raise OSError(5, "Input/output error")
+        return read_facts(raw_dir, stats, *args)
+
+    monkeypatch.setattr(lifecycle, "read_facts", failing_once_a_shard_runs)
+    settings = Settings(raw_dir=raw, out_dir=out, workers=2, shard_size=5, shard_retry_delay_s=0)
+    with pytest.raises(lifecycle.RunFailedError, match="Input/output error"), lifecycle.plan_ahead(settings):
+        pass
+    time.sleep(1)  # a worker left running would write its part meanwhile
+    assert not list(out.rglob("*.parquet"))
+    monkeypatch.setattr(lifecycle, "read_facts", read_facts)
     summary = run_pipeline(raw, out, workers=2, shard_size=5)  # the lock was released
     assert (summary.docs_new, summary.docs_failed) == (12, 0)
 

@@ -118,3 +118,29 @@ def test_a_one_word_lead_is_not_boilerplate_and_counting_stops_at_max_counted(mo
     monkeypatch.setattr("tasks.boilerplate.MAX_COUNTED", 8)
     later = {f"2015-08-02/alweeam/{i}.txt": article(f"عنوان {i}", f"{i} نص.", footer=False) for i in range(200)}
     assert set(counted(wiam(8, footer_in=8) | later)) == {"alweeam"}  # 8 of 208 (under 5%), all of the first 8
+
+
+def test_the_counter_is_settled_once_no_file_left_to_read_can_change_what_it_finds(monkeypatch):
+    """The planner starts shards while it reads the other files once the boilerplate is settled: each source
+    has its MAX_COUNTED documents counted, or none of its files is left. What it finds then is what it finds
+    after every file (fails if a source is called settled early: the footer on the late files is missed)."""
+    monkeypatch.setattr("tasks.boilerplate.MAX_COUNTED", 8)
+    sabq = {f"2015-08-02/sabq/{i}.txt": article(f"{title} - سبق", body) for i, (title, body) in enumerate(STORIES[:6])}
+    files = wiam(12, footer_in=12) | sabq
+    order = sorted(files)  # alweeam's 12, then sabq's 6: read in path order
+    counter = BoilerplateCounter(expecting=order)
+    found_when_settled, read = None, []
+    for path in order:
+        counter.add(path, content_hash(files[path]), files[path])
+        counter.read([path])
+        read.append(path)
+        if counter.settled and found_when_settled is None:
+            found_when_settled = counter.detected()
+            assert read == order  # sabq's 6 documents are under MAX_COUNTED: settled only once all are read
+    assert found_when_settled == counter.detected() and set(found_when_settled) == {"alweeam", "sabq"}
+
+    counter = BoilerplateCounter(expecting=order[:12])  # alweeam alone
+    for n, path in enumerate(order[:12], start=1):
+        counter.add(path, content_hash(files[path]), files[path])
+        counter.read([path])
+        assert counter.settled == (n >= 8)  # its first 8 documents are all that is counted

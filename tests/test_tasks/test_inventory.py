@@ -1,3 +1,4 @@
+import itertools
 import os
 from dataclasses import replace
 
@@ -8,6 +9,7 @@ from hypothesis import strategies as st
 
 from tasks.documents import content_hash, doc_id_for
 from tasks.inventory import (
+    DocumentPlanner,
     FileFacts,
     FileRecord,
     FileStat,
@@ -274,3 +276,30 @@ def test_a_row_seen_again_changes_only_its_last_run():
 
     row = FileRecord("a.txt", 4, 1, "h", "d", "quarantined", "empty_text", "detail", "r0", "r1")
     assert row.seen_by("r2") == replace(row, last_seen_run_id="r2")
+
+
+@given(
+    contents=st.lists(st.sampled_from([b"a", b"b", b"c", b"d", None]), max_size=30),
+    cuts=st.lists(st.integers(0, 30), max_size=5),
+)
+def test_planning_files_a_few_at_a_time_plans_them_as_all_at_once(contents, cuts):
+    """The planner reads the files a shard's worth at a time and plans each group as it is read: copies of a
+    document are duplicates whichever group its first file is in (None: a file that could not be read)."""
+    known = {doc_id_for(content_hash(b"d")): "z-old.txt"}
+    quarantined = {content_hash(b"c"): replace(record("q.txt", status="quarantined"), reason="binary_content")}
+    facts = [
+        fact(f"{i:03d}.txt", data)
+        if data is not None
+        else FileFacts(FileStat(f"{i:03d}.txt", 1, 1), None, "unreadable")
+        for i, data in enumerate(contents)
+    ]
+    whole = plan_documents(facts, known, quarantined)
+    planner = DocumentPlanner(known, quarantined)
+    bounds = [0, *sorted(cuts), len(facts)]
+    new = [doc for start, end in itertools.pairwise(bounds) for doc in planner.add(facts[start:end])]
+    assert new == whole.to_process == planner.plan.to_process
+    assert (planner.plan.duplicates, planner.plan.rejected, planner.plan.facts) == (
+        whole.duplicates,
+        whole.rejected,
+        whole.facts,
+    )
