@@ -40,8 +40,9 @@ if TYPE_CHECKING:
 #   preloaded, the script finds it imported. (Python 3.11's "__main__" preload would run the script itself
 #   once, but its fork server is never given the script's path.)
 # - the shard code; and pandas, which pyarrow imports on the first pa.array() of a Python list (0.6 s a
-#   worker, on its first shard).
-PRELOAD = ["flows.entry", "flows.workers", "tasks.shards", "pandas"]
+#   worker, on its first shard);
+# - flows.fork_server_exit, imported by the fork server alone: it exits without its interpreter's finalization.
+PRELOAD = ["flows.entry", "flows.workers", "tasks.shards", "pandas", "flows.fork_server_exit"]
 _EXIT_WAIT_S = 5.0  # a killed worker exits in milliseconds; a stuck kernel call is not waited for longer
 
 

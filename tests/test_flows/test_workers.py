@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -133,3 +134,61 @@ def test_stopped_workers_have_exited_when_stop_returns(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.stdout.split()[-1:] == ["0"], done.stderr
+
+
+def test_the_fork_server_ends_without_tearing_down_what_it_imported(tmp_path: Path) -> None:
+    """Its finalization freed pandas', pyarrow's and the extractor's objects one by one, 80 ms after khabar had
+    exited, while a caller reading khabar's output waited for the pipe they share. A module it preloads keeps
+    an object that writes a file when it is freed: in khabar's process (finalized) and not in the fork server
+    (fails without flows.fork_server_exit among the preloads)."""
+    (tmp_path / "freed_probe.py").write_text(
+        textwrap.dedent(
+            f"""
+            import os
+
+            LOG = os.open({str(tmp_path / "freed.log")!r}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+
+
+            class Probe:
+                def __del__(self, write=os.write, log=LOG, pid=os.getpid):  # bound now: modules go first
+                    write(log, b"%d\\n" % pid())
+
+
+            probe = Probe()
+            """
+        )
+    )
+    script = tmp_path / "ends.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import multiprocessing
+            import os
+            import sys
+            from concurrent.futures import ProcessPoolExecutor
+
+            import freed_probe  # on PYTHONPATH: the fork server has no other way to find it
+
+            if __name__ == "__main__":
+                from flows import workers
+
+                workers.PRELOAD.append("freed_probe")
+                workers.start_fork_server()
+                with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
+                    print(os.getpid(), pool.submit(os.getppid).result())  # the worker's parent: the fork server
+            """
+        )
+    )
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    khabar, fork_server = done.stdout.split()
+    freed = (tmp_path / "freed.log").read_text().split()
+    assert khabar in freed and fork_server not in freed
