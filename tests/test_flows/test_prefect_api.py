@@ -19,8 +19,9 @@ def starting_server(tmp_path: Path):
     server = TemporaryServer(tmp_path / "server.log")
     server.process = subprocess.Popen(["sleep", "30"])
     yield server
-    server.process.kill()
-    server.process.wait()
+    if server.process is not None:
+        server.process.kill()
+        server.process.wait()
 
 
 def test_waiting_for_the_server_costs_little_cpu(starting_server: TemporaryServer) -> None:
@@ -117,3 +118,36 @@ def test_a_flow_on_a_configured_server_keeps_its_heartbeats(monkeypatch: pytest.
     configured, during_the_run = contextvars.Context().run(frequencies)
     assert configured is not None
     assert during_the_run == configured
+
+
+def test_a_server_given_to_the_block_is_asked_to_stop_and_left_to_its_caller(
+    starting_server: TemporaryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`khabar run` gives its server to the block and stops it itself, after its workers: the block's end only
+    asks it to stop, so that the workers' exit overlaps the server's (0.15 s, its events written)."""
+    import flows.prefect_api
+
+    monkeypatch.setattr(flows.prefect_api, "configured_api_url", lambda: None)
+    monkeypatch.setattr(flows.prefect_api, "drain_prefect_queues", lambda: None)
+    with flows.prefect_api.prefect_api(starting_server) as api:
+        assert api.server is starting_server
+    assert starting_server.process is not None, "the block waited for the server: its caller's to do"
+    assert starting_server.process.wait(timeout=5) == -15  # asked to stop: SIGTERM
+    starting_server.stop()
+    assert starting_server.process is None
+
+
+def test_stopping_the_server_kills_one_that_does_not_exit(tmp_path: Path) -> None:
+    """A server that ignores SIGTERM is killed after the wait (here shortened); one that exits is not waited
+    for past its exit."""
+    from flows.prefect_api import _exited_within
+
+    stubborn = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 30"])
+    time.sleep(0.2)  # the trap is set
+    stubborn.terminate()
+    assert not _exited_within(stubborn, timeout_s=0.5)
+    stubborn.kill()
+    started = time.perf_counter()
+    assert _exited_within(stubborn, timeout_s=10)
+    assert time.perf_counter() - started < 5
+    stubborn.wait()
