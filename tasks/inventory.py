@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -351,28 +350,20 @@ def next_files_table(
                 rows[stat.path] = prev.seen_by(run_id)
             continue
         stat = fact.stat  # as read, which may be newer than the scan
-
-        row = functools.partial(
-            FileRecord,
-            stat.path,
-            stat.size_bytes,
-            stat.mtime_us,
-            fact.content_hash or "",
-            first_seen_run_id=prev.first_seen_run_id if prev else run_id,
-            last_seen_run_id=run_id,
-        )
-        if stat.path in outcomes:
-            o = outcomes[stat.path]
-            rows[stat.path] = row(doc_id=o.doc_id, status=o.status, reason=o.reason, detail=o.detail)
+        # FileRecord's fields in order, the last four left: (doc_id, status, reason, detail, first and last seen)
+        read = (stat.path, stat.size_bytes, stat.mtime_us, fact.content_hash or "")
+        seen_by = (prev.first_seen_run_id if prev else run_id, run_id)
+        if (o := outcomes.get(stat.path)) is not None:
+            rows[stat.path] = FileRecord(*read, o.doc_id, o.status, o.reason, o.detail, *seen_by)
         elif stat.path in plan.duplicates:
             doc_id = plan.duplicates[stat.path]
             owner = outcomes.get(planned_path.get(doc_id, ""))
             if owner is not None and owner.status != "processed":  # the content's document was not made
-                rows[stat.path] = row(doc_id=None, status=owner.status, reason=owner.reason, detail=owner.detail)
+                rows[stat.path] = FileRecord(*read, None, owner.status, owner.reason, owner.detail, *seen_by)
             else:
-                rows[stat.path] = row(doc_id=doc_id, status="duplicate", reason=None, detail=None)
+                rows[stat.path] = FileRecord(*read, doc_id, "duplicate", None, None, *seen_by)
         elif fact.content_hash is None or fact.reason is not None:
-            rows[stat.path] = row(doc_id=None, status="quarantined", reason=fact.reason, detail=fact.detail)
+            rows[stat.path] = FileRecord(*read, None, "quarantined", fact.reason, fact.detail, *seen_by)
         else:  # same content as its own earlier document (e.g. only the mtime changed)
-            rows[stat.path] = row(doc_id=doc_id_for(fact.content_hash), status="processed", reason=None, detail=None)
+            rows[stat.path] = FileRecord(*read, doc_id_for(fact.content_hash), "processed", None, None, *seen_by)
     return [rows[p] for p in sorted(rows)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 
 import pyarrow as pa
@@ -90,7 +91,7 @@ def raw_status(raw_dir: str | Path, out_dir: str | Path) -> RawChanges:
 def write_files_table(out_dir: str | Path, run_id: str, records: list[FileRecord]) -> Part:
     """The files table as of this run, as one part."""
     fields = {name: name for name in FILES.names} | {"mtime": "mtime_us"}  # microseconds for timestamp[us]
-    cols = {name: [getattr(r, attribute) for r in records] for name, attribute in fields.items()}
+    cols = {name: list(map(attrgetter(attribute), records)) for name, attribute in fields.items()}
     return write_part(out_dir, "files", run_id, to_arrow(cols, FILES))
 
 
