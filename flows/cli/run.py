@@ -54,7 +54,7 @@ def run(
             "--shard-size",
             min=1,
             help=(
-                f"Documents per shard task, at most; the last two rounds are smaller "
+                f"Documents per shard task, at most; the last three rounds are smaller "
                 f"(env KHABAR_SHARD_SIZE, default {SHARD_SIZE})"
             ),
             show_default=False,
