@@ -28,11 +28,11 @@ from tasks.inventory import (
     SHARD_SIZE,
     DocumentPlanner,
     FileFacts,
+    FilesTable,
     FileStat,
     Plan,
     RawChanges,
     files_to_read,
-    next_files_table,
     read_facts,
     scan_raw,
     split_into_shards,
@@ -255,13 +255,19 @@ def _complete(
     """Run the planned shards, committing them as they finish, then the files table and the run record."""
     run, writer, out_dir, plan, specs = planned.run, planned.writer, planned.out_dir, planned.plan, planned.specs
     committer = ShardCommitter(writer)
+    files_table = FilesTable(planned.state.files, planned.scanned, plan, run.run_id)
+
+    def on_result(result: ShardResult) -> None:
+        committer(result)
+        files_table.add(result.outcomes)  # its rows made while the other shards run
+
     try:
         results, outcomes = run_shards(
             specs,
             run,
             retries=retries,
             retry_delay_s=retry_delay_s,
-            on_result=committer,
+            on_result=on_result,
             executor=planned.executor,
         )
     except RunInterrupted:
@@ -273,7 +279,7 @@ def _complete(
     on_shards_done(entity_parts)
 
     failpoint("run.before_record")
-    files = next_files_table(planned.state.files, planned.scanned, plan, outcomes, run.run_id)
+    files = files_table.records(outcomes)
     files_part = write_files_table(out_dir, run.run_id, files)
     set_aside = [f for f in files if f.status == "quarantined" and f.path in plan.facts]  # this run's
     quarantine_parts = [write_quarantine(out_dir, run.run_id, set_aside)] if set_aside else []

@@ -336,35 +336,62 @@ def next_files_table(
 ) -> list[FileRecord]:
     """The files table after this run: every path ever seen, sorted by path; a path gone from the raw
     folder is `missing` and keeps its doc_id (its document stays, until `khabar prune --missing`)."""
-    scanned = list(scanned)
-    seen = {stat.path for stat in scanned}
-    rows = {
-        path: r if path in seen or r.status == "missing" else replace(r, status="missing", reason=None, detail=None)
-        for path, r in previous.items()
-    }
-    planned_path = {doc_id: path for path, doc_id in plan.to_process}
-    for stat in scanned:
-        prev = previous.get(stat.path)
-        fact = plan.facts.get(stat.path)
-        if fact is None:
-            if prev is not None:  # unchanged: not re-read
-                rows[stat.path] = prev.seen_by(run_id)
-            continue
+    return FilesTable(previous, scanned, plan, run_id).records(outcomes)
+
+
+class FilesTable:
+    """next_files_table, its rows for the documents' files made as their shards finish (add), so that little of
+    it is left after the last shard: 0.1 s at 20,000 new files."""
+
+    def __init__(self, previous: dict[str, FileRecord], scanned: Iterable[FileStat], plan: Plan, run_id: str) -> None:
+        self.previous, self.plan, self.run_id = previous, plan, run_id
+        self.scanned = list(scanned)
+        self._made: dict[str, tuple[Outcome, FileRecord]] = {}  # path -> the outcome its row was made from
+
+    def add(self, outcomes: Iterable[Outcome]) -> None:
+        """Make the rows of these files now (a shard's, as it finishes)."""
+        for o in outcomes:
+            if (fact := self.plan.facts.get(o.path)) is not None:
+                self._made[o.path] = (o, self._row(fact, o.doc_id, o.status, o.reason, o.detail))
+
+    def _row(
+        self, fact: FileFacts, doc_id: str | None, status: str, reason: str | None, detail: str | None
+    ) -> FileRecord:
         stat = fact.stat  # as read, which may be newer than the scan
-        # FileRecord's fields in order, the last four left: (doc_id, status, reason, detail, first and last seen)
-        read = (stat.path, stat.size_bytes, stat.mtime_us, fact.content_hash or "")
-        seen_by = (prev.first_seen_run_id if prev else run_id, run_id)
-        if (o := outcomes.get(stat.path)) is not None:
-            rows[stat.path] = FileRecord(*read, o.doc_id, o.status, o.reason, o.detail, *seen_by)
-        elif stat.path in plan.duplicates:
-            doc_id = plan.duplicates[stat.path]
-            owner = outcomes.get(planned_path.get(doc_id, ""))
-            if owner is not None and owner.status != "processed":  # the content's document was not made
-                rows[stat.path] = FileRecord(*read, None, owner.status, owner.reason, owner.detail, *seen_by)
-            else:
-                rows[stat.path] = FileRecord(*read, doc_id, "duplicate", None, None, *seen_by)
-        elif fact.content_hash is None or fact.reason is not None:
-            rows[stat.path] = FileRecord(*read, None, "quarantined", fact.reason, fact.detail, *seen_by)
-        else:  # same content as its own earlier document (e.g. only the mtime changed)
-            rows[stat.path] = FileRecord(*read, doc_id_for(fact.content_hash), "processed", None, None, *seen_by)
-    return [rows[p] for p in sorted(rows)]
+        prev = self.previous.get(stat.path)
+        first_seen = prev.first_seen_run_id if prev else self.run_id
+        fields = (stat.path, stat.size_bytes, stat.mtime_us, fact.content_hash or "", doc_id, status, reason, detail)
+        return FileRecord(*fields, first_seen, self.run_id)
+
+    def records(self, outcomes: Mapping[str, Outcome]) -> list[FileRecord]:
+        """Every row, sorted by path, given every outcome of the run."""
+        plan, run_id = self.plan, self.run_id
+        seen = {stat.path for stat in self.scanned}
+        rows = {
+            path: r if path in seen or r.status == "missing" else replace(r, status="missing", reason=None, detail=None)
+            for path, r in self.previous.items()
+        }
+        planned_path = {doc_id: path for path, doc_id in plan.to_process}
+        for stat in self.scanned:
+            fact = plan.facts.get(stat.path)
+            if fact is None:
+                if (prev := self.previous.get(stat.path)) is not None:  # unchanged: not re-read
+                    rows[stat.path] = prev.seen_by(run_id)
+                continue
+            if (o := outcomes.get(stat.path)) is not None:
+                made = self._made.get(stat.path)
+                rows[stat.path] = (
+                    made[1] if made and made[0] is o else self._row(fact, o.doc_id, o.status, o.reason, o.detail)
+                )
+            elif stat.path in plan.duplicates:
+                doc_id = plan.duplicates[stat.path]
+                owner = outcomes.get(planned_path.get(doc_id, ""))
+                if owner is not None and owner.status != "processed":  # the content's document was not made
+                    rows[stat.path] = self._row(fact, None, owner.status, owner.reason, owner.detail)
+                else:
+                    rows[stat.path] = self._row(fact, doc_id, "duplicate", None, None)
+            elif fact.content_hash is None or fact.reason is not None:
+                rows[stat.path] = self._row(fact, None, "quarantined", fact.reason, fact.detail)
+            else:  # same content as its own earlier document (e.g. only the mtime changed)
+                rows[stat.path] = self._row(fact, doc_id_for(fact.content_hash), "processed", None, None)
+        return [rows[p] for p in sorted(rows)]
