@@ -41,6 +41,9 @@ class ShardExecutor(Protocol):
     def stop(self) -> None:
         """Drop every shard not finished (called from a signal handler)."""
 
+    def release(self) -> None:
+        """Every shard is done: let the processes that ran them go now, before the run's end."""
+
 
 def scheduler_host_port(address: str) -> tuple[str, int]:
     """(host, port) of a Dask scheduler address, tcp://HOST:PORT or HOST:PORT; ValueError if it is not one."""
@@ -135,6 +138,9 @@ class DaskShards:
         future = self.runner.submit(task, parameters={"spec": spec.unquote()})
         self._futures.append(future.wrapped_future)
         return future
+
+    def release(self) -> None:
+        """Nothing to do early: a local cluster's workers are stopped when the block ends, a remote one's stay."""
 
     def stop(self) -> None:
         """Cancel every shard not finished; a local cluster's workers are stopped when the block ends."""

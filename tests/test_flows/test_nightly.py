@@ -380,6 +380,32 @@ def test_a_run_planned_ahead_that_no_flow_takes_leaves_nothing_behind(tmp_path):
     assert (summary.docs_new, summary.docs_failed) == (12, 0)
 
 
+def test_a_run_releases_its_workers_once_its_shards_are_done_before_its_files_table(tmp_path, monkeypatch):
+    """The workers held 800 MB at 50,000 articles while the run wrote its files table and read its top
+    entities, the peak of the whole run: they are let go with the last shard (fails without it)."""
+    from fixtures.make_sample_corpus import write_corpus
+
+    from flows.lifecycle import plan_ahead
+    from flows.nightly import run_nightly
+    from flows.settings import Settings
+    from flows.workers import ShardWorkers
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    write_corpus(raw)
+    files_parts_then, release = [], ShardWorkers.release
+
+    def release_seen(self):
+        files_parts_then.append(sorted((out / "files").glob("*.parquet")))
+        release(self)
+
+    monkeypatch.setattr(ShardWorkers, "release", release_seen)
+    settings = Settings(raw_dir=raw, out_dir=out, workers=2, shard_size=5, shard_retry_delay_s=0)
+    with plan_ahead(settings):
+        summary = run_nightly(settings)
+    assert files_parts_then == [[]]  # once, before the files table
+    assert (summary.docs_new, summary.docs_failed) == (12, 0)
+
+
 def test_a_plan_that_fails_after_its_first_shards_started_stops_them_and_leaves_nothing_behind(tmp_path, monkeypatch):
     """A disk error while the last files are read, the first shards already running: they are stopped and
     their parts deleted before the folder's lock is released (fails if the workers are left to run)."""

@@ -192,3 +192,22 @@ def test_the_fork_server_ends_without_tearing_down_what_it_imported(tmp_path: Pa
     khabar, fork_server = done.stdout.split()
     freed = (tmp_path / "freed.log").read_text().split()
     assert khabar in freed and fork_server not in freed
+
+
+def test_released_workers_exit_while_the_block_is_still_open(tmp_path: Path) -> None:
+    """Once every shard is done the run releases its workers, so that their memory (800 MB at 50,000 articles)
+    is not held while it writes its files table and reads its top entities (fails without release)."""
+    import psutil
+
+    from flows.workers import ShardWorkers
+    from tasks.shards import ShardSpec
+
+    specs = [ShardSpec(f"r-{i}", str(tmp_path), str(tmp_path / "out"), (), (), "r", "f") for i in range(2)]
+    with ShardWorkers(2, queued=specs) as workers:
+        assert [workers.run(spec).n_documents for spec in specs] == [0, 0]
+        (fork_server,) = [p for p in psutil.Process().children() if "forkserver" in " ".join(p.cmdline())]
+        forked = fork_server.children()
+        assert len(forked) == 2
+        workers.release()
+        gone, alive = psutil.wait_procs(forked, timeout=10)
+        assert not alive and len(gone) == 2
