@@ -51,14 +51,14 @@ def fs_path(stored: str) -> str:
     return os.fsdecode(raw)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileStat:
     path: str  # relative to the raw folder, POSIX separators, as stored_path gives it
     size_bytes: int
     mtime_us: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileRecord:
     """One row of the files table."""
 
@@ -80,7 +80,7 @@ class FileRecord:
         return FileRecord(*fields, self.reason, self.detail, self.first_seen_run_id, run_id)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileFacts:
     """A file read this run: its hash, or why it could not be read."""
 
@@ -315,7 +315,7 @@ def split_into_shards(paths: Sequence[T], shard_size: int, workers: int) -> list
     return groups
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What became of a file a shard read."""
 
