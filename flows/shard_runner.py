@@ -187,7 +187,7 @@ def run_shards(
         interrupt.stoppable(opened.stop),
     ):
         results, outcomes = _collect(opened, specs, retries, retry_delay_s, on_result)
-        opened.release()  # one given stays open for its owner's block: its workers need not
+        opened.release()  # the workers go now, with their memory, though a given executor stays open
     if interrupt.requested():
         raise interrupt.RunInterrupted.after(len(results), len(specs))
     return results, outcomes
