@@ -14,7 +14,8 @@ import sys
 from collections.abc import Sequence
 
 FLOW_COMMANDS = frozenset({"run", "reprocess"})
-_GLOBAL_FLAGS = frozenset({"-v", "--verbose", "-q", "--quiet"})  # the callback's options before the command
+_VERBOSE = frozenset({"-v", "--verbose"})
+_GLOBAL_FLAGS = _VERBOSE | {"-q", "--quiet"}  # the callback's options before the command
 _NO_FLOW = frozenset({"--help", "--dry-run"})
 
 
@@ -30,7 +31,7 @@ def start_for(args: Sequence[str]) -> None:
         return
     from flows.prefect_api import start_temporary_server_early, stream_prefect_logs
 
-    if {"-v", "--verbose"}.intersection(_global_flags(args)):
+    if _VERBOSE.intersection(_global_flags(args)):
         stream_prefect_logs()
     start_temporary_server_early()
 

@@ -21,7 +21,7 @@ from flows.settings import Settings, flow_parameters
 from flows.shard_runner import RunStart, run_shards, shard_specs, start_run, workers_ahead
 from flows.summary import RunSummary
 from flows.workers import ShardWorkers
-from tasks.boilerplate import BoilerplateCounter
+from tasks.boilerplate import Boilerplate, BoilerplateCounter
 from tasks.entities import NerConfig
 from tasks.faults import failpoint
 from tasks.inventory import (
@@ -147,6 +147,7 @@ def planned_run(
         specs: list[ShardSpec] = []
         waiting: list[tuple[int, list[str]]] = []  # groups read, their shards waiting for the boilerplate
         workers_early: ShardWorkers | None = None
+        boilerplate: Boilerplate | None = None  # found once the counter is settled
         try:
             for number, group in enumerate(groups):
                 read = read_facts(raw_dir, group, max_file_bytes, counter.add)
@@ -157,7 +158,8 @@ def planned_run(
                 if not waiting or not (counter.settled or number == len(groups) - 1):
                     continue
                 hashes = {path: planner.plan.facts[path].content_hash or "" for _, paths in waiting for path in paths}
-                boilerplate = counter.detected() if not specs else specs[0].boilerplate  # settled: found once
+                if boilerplate is None:
+                    boilerplate = counter.detected()
                 ready = shard_specs(run, raw_dir, out_dir, waiting, hashes, boilerplate)
                 waiting = []
                 specs.extend(ready)
@@ -166,10 +168,7 @@ def planned_run(
                 if workers_early is not None:
                     workers_early.queue(ready)
         except BaseException:  # the shards started go, as those of a run that no flow takes (plan_ahead)
-            if workers_early is not None:
-                workers_early.stop()
-                with contextlib.suppress(OSError):
-                    writer.finish()
+            _drop_started(workers_early, writer)
             raise
         yield PlannedRun(run, raw_dir, out_dir, writer, state, scanned, facts, planner.plan, specs, workers_early)
 
@@ -198,13 +197,18 @@ def plan_ahead(settings: Settings, kind: str = "manual", looked: RawChanges | No
         try:
             yield planned
         except BaseException:
-            if planned.executor is not None:
-                planned.executor.stop()
-            with contextlib.suppress(OSError):
-                planned.writer.finish()
+            _drop_started(planned.executor, planned.writer)
             raise
         finally:
             _ahead = None
+
+
+def _drop_started(executor: ShardExecutor | None, writer: TableWriter) -> None:
+    """A run that ends before a flow takes it: stop the shards it started and delete the parts no commit took."""
+    if executor is not None:
+        executor.stop()
+    with contextlib.suppress(OSError):
+        writer.finish()
 
 
 def _take_ahead(raw_dir: str, out_dir: str) -> contextlib.AbstractContextManager[PlannedRun] | None:
