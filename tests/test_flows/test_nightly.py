@@ -309,6 +309,19 @@ def test_a_run_planned_ahead_runs_its_shards_while_prefect_starts_and_the_flow_t
     assert run_pipeline(raw, out, workers=2).docs_new == 0
 
 
+def _last_file(raw):
+    """The last file a run reads, in path order, as the planner names it."""
+    return max(p.relative_to(raw).as_posix() for p in raw.rglob("*.txt"))
+
+
+def _a_part_written(out, timeout_s=20.0):
+    """Whether a shard writes its documents part within timeout_s (shards run with no flow yet)."""
+    deadline = time.monotonic() + timeout_s
+    while not list((out / "documents").glob("*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bool(list((out / "documents").glob("*.parquet")))
+
+
 def test_a_run_planned_ahead_starts_its_first_shards_before_it_has_read_every_file(tmp_path, monkeypatch):
     """Reading and hashing every file to read took a core for 0.5 s at 20,000 files before any shard could
     start; the plan now queues each shard once its files are read and the boilerplate is settled. The last
@@ -326,11 +339,8 @@ def test_a_run_planned_ahead_starts_its_first_shards_before_it_has_read_every_fi
     read_facts, first_written = lifecycle.read_facts, []
 
     def read_facts_after_the_first_shard(raw_dir, stats, *args):
-        if stats[-1].path == max(p.relative_to(raw).as_posix() for p in raw.rglob("*.txt")):
-            deadline = time.monotonic() + 20
-            while not list((out / "documents").glob("*.parquet")) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            first_written.append(bool(list((out / "documents").glob("*.parquet"))))
+        if stats[-1].path == _last_file(raw):
+            first_written.append(_a_part_written(out))
         return read_facts(raw_dir, stats, *args)
 
     monkeypatch.setattr(lifecycle, "read_facts", read_facts_after_the_first_shard)
@@ -417,13 +427,11 @@ def test_a_plan_that_fails_after_its_first_shards_started_stops_them_and_leaves_
     raw, out = tmp_path / "raw", tmp_path / "out"
     write_corpus(raw)
     monkeypatch.setattr("tasks.boilerplate.MAX_COUNTED", 2)
-    read_facts, last = lifecycle.read_facts, max(p.relative_to(raw).as_posix() for p in raw.rglob("*.txt"))
+    read_facts = lifecycle.read_facts
 
     def failing_once_a_shard_runs(raw_dir, stats, *args):
-        if stats[-1].path == last:
-            deadline = time.monotonic() + 20
-            while not list((out / "documents").glob("*.parquet")) and time.monotonic() < deadline:
-                time.sleep(0.05)
+        if stats[-1].path == _last_file(raw):
+            _a_part_written(out)
             raise OSError(5, "Input/output error")
         return read_facts(raw_dir, stats, *args)
 
